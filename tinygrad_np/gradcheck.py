@@ -1,0 +1,90 @@
+"""`gradcheck`: compare an op's backward with central finite differences, in float64."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from tinygrad_np.autograd import no_grad
+from tinygrad_np.tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    """The analytic and numerical gradients disagree."""
+
+
+def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
+              seed: int = 0, raise_exception: bool = True) -> bool:
+    """Check the gradients of `fn(*inputs)` with respect to every input that requires grad.
+
+    The output is contracted with a random cotangent `v` (so a wrong sign or a swapped axis cannot cancel out, as
+    it can with a plain `.sum()`), then two checks are made against central differences of ⟨v, fn(x)⟩:
+    1. element by element: ∂⟨v, fn⟩/∂xᵢ for every element of every input;
+    2. along one random direction `u` through all inputs at once: the directional derivative vs Σ ⟨grad, u⟩.
+    Inputs that require grad must be float64 (float32 differences are too coarse to tell a bug from rounding).
+    Returns True, or raises `GradcheckError` (returns False when `raise_exception=False`). The inputs' `.grad`
+    is left as it was.
+    """
+    wrt = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not wrt:
+        raise ValueError("gradcheck: no input requires grad")
+    for t in wrt:
+        if t.dtype != np.float64:
+            raise TypeError(f"gradcheck: inputs must be float64, got {t.dtype} for an input of shape {t.shape}")
+    rng = np.random.default_rng(seed)
+    saved = [(t.grad, t.data) for t in wrt]
+    try:
+        for t in wrt:
+            t.data = np.array(t.data)  # a private, writable copy to perturb (the input may be a read-only view)
+        out = fn(*inputs)
+        v = rng.standard_normal(out.shape)
+
+        def objective() -> float:
+            with no_grad():
+                return float(np.sum(fn(*inputs).data * v))
+
+        for t in wrt:
+            t.grad = None
+        out.backward(v)
+        analytic = [np.zeros(t.shape) if t.grad is None else t.grad.data.copy() for t in wrt]
+
+        for i, (t, a) in enumerate(zip(wrt, analytic)):
+            numeric = np.empty(t.shape)
+            flat = t.data.reshape(-1)  # a view: writing to it perturbs the input
+            for j in range(flat.size):
+                x = flat[j]
+                flat[j] = x + eps
+                up = objective()
+                flat[j] = x - eps
+                down = objective()
+                flat[j] = x
+                numeric.flat[j] = (up - down) / (2 * eps)
+            if not np.allclose(a, numeric, rtol=rtol, atol=atol):
+                worst = np.unravel_index(np.argmax(np.abs(a - numeric)), a.shape) if a.size else ()
+                return _fail(raise_exception, f"input {i} (shape {t.shape}): analytic and numerical gradients "
+                             f"differ; worst at index {worst}: analytic {a[worst]!r}, numerical {numeric[worst]!r}")
+
+        directions = [rng.standard_normal(t.shape) for t in wrt]
+        originals = [t.data.copy() for t in wrt]
+        values = []
+        for sign in (1, -1):
+            for t, x, u in zip(wrt, originals, directions):
+                t.data[...] = x + sign * eps * u
+            values.append(objective())
+        for t, x in zip(wrt, originals):
+            t.data[...] = x
+        numeric_dir = (values[0] - values[1]) / (2 * eps)
+        analytic_dir = float(sum(np.sum(a * u) for a, u in zip(analytic, directions)))
+        if not np.isclose(analytic_dir, numeric_dir, rtol=rtol, atol=atol):
+            return _fail(raise_exception, f"directional derivative along a random direction: analytic "
+                         f"{analytic_dir!r}, numerical {numeric_dir!r}")
+        return True
+    finally:
+        for t, (grad, data) in zip(wrt, saved):
+            t.grad, t.data = grad, data
+
+
+def _fail(raise_exception: bool, message: str) -> bool:
+    if raise_exception:
+        raise GradcheckError("gradcheck: " + message)
+    return False

@@ -1,0 +1,634 @@
+"""`Tensor`: a NumPy array plus its place in the autograd graph, and the user-facing op vocabulary.
+
+Every method here is either a primitive from `ops` applied once, or a composition of other methods (which then
+needs no backward of its own).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from tinygrad_np import autograd, ops
+from tinygrad_np.autograd import Function
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+Axis = Union[int, Sequence[int], None]
+Scalar = Union[int, float, bool]
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the generator behind `rand`, `randn`, `uniform` and dropout, for reproducible runs."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def _shape_arg(shape: tuple) -> tuple[int, ...]:
+    # zeros(2, 3) and zeros((2, 3)) both mean shape (2, 3), as in PyTorch
+    if len(shape) == 1 and isinstance(shape[0], Iterable):
+        shape = tuple(shape[0])
+    return tuple(int(n) for n in shape)
+
+
+def _check_differentiable(dtype: np.dtype) -> None:
+    if dtype.kind not in "fc":
+        raise TypeError(f"only floating-point tensors can require gradients, this one is {dtype}")
+
+
+def _as_index(i: Any) -> Any:
+    """An index with Tensors replaced by their arrays; lists become arrays (NumPy's advanced indexing)."""
+    if isinstance(i, Tensor):
+        return i.data
+    if isinstance(i, list):
+        return np.asarray([_as_index(j) for j in i])
+    if isinstance(i, tuple):
+        return tuple(_as_index(j) for j in i)
+    return i
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it, so that `backward()` can differentiate them.
+
+    `Tensor(data)` takes a Python scalar, a nested list, a NumPy array or a Tensor. Python floats and lists become
+    float32 (ints stay int64, bools bool); a NumPy array keeps its dtype and is used without a copy (like
+    `torch.from_numpy`). Only floating-point tensors can require gradients.
+    """
+
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    __array_ufunc__ = None  # make `ndarray + Tensor` defer to Tensor.__radd__ instead of making an object array
+
+    data: np.ndarray
+    grad: Tensor | None
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        if not isinstance(data, (np.ndarray, np.generic)):
+            data = np.asarray(data)
+            if dtype is None and data.dtype.kind == "f":
+                dtype = DEFAULT_FLOAT  # Python floats are float32 here, as in PyTorch
+        data = np.asarray(data, dtype=dtype)
+        if requires_grad:
+            _check_differentiable(data.dtype)
+        self.data, self.grad, self._requires_grad = data, None, requires_grad
+        self._ctx, self._retains_grad = None, False
+
+    @classmethod
+    def _make(cls, data: np.ndarray, requires_grad: bool, ctx: Function | None) -> Tensor:
+        # The fast constructor for op outputs: no conversions, no checks.
+        t = object.__new__(Tensor)
+        if type(data) is not np.ndarray:
+            data = np.asarray(data)  # NumPy reductions return scalars, not 0-d arrays
+        t.data, t.grad, t._requires_grad, t._ctx, t._retains_grad = data, None, requires_grad, ctx, False
+        return t
+
+    # ------------------------------------------------------------------------------------------------ factories
+
+    @staticmethod
+    def manual_seed(seed: int) -> None:
+        """Seed the generator behind `rand`, `randn`, `uniform` and dropout."""
+        manual_seed(seed)
+
+    @staticmethod
+    def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.zeros(_shape_arg(shape), dtype or DEFAULT_FLOAT), requires_grad)
+
+    @staticmethod
+    def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.ones(_shape_arg(shape), dtype or DEFAULT_FLOAT), requires_grad)
+
+    @staticmethod
+    def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.empty(_shape_arg(shape), dtype or DEFAULT_FLOAT), requires_grad)
+
+    @staticmethod
+    def full(shape: Any, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        return Tensor(np.full(shape, fill_value, Tensor(fill_value, dtype=dtype).dtype), requires_grad)
+
+    @staticmethod
+    def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.zeros(t.shape, dtype or t.dtype), requires_grad)
+
+    @staticmethod
+    def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.ones(t.shape, dtype or t.dtype), requires_grad)
+
+    @staticmethod
+    def full_like(t: Tensor, fill_value: Scalar, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.full(t.shape, fill_value, dtype or t.dtype), requires_grad)
+
+    @staticmethod
+    def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Uniform on [0, 1)."""
+        dtype = np.dtype(dtype or DEFAULT_FLOAT)
+        return Tensor(_rng.random(_shape_arg(shape), dtype=dtype), requires_grad)
+
+    @staticmethod
+    def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Standard normal."""
+        dtype = np.dtype(dtype or DEFAULT_FLOAT)
+        return Tensor(_rng.standard_normal(_shape_arg(shape), dtype=dtype), requires_grad)
+
+    @staticmethod
+    def uniform(*shape: Any, low: float = 0.0, high: float = 1.0, dtype: Any = None, requires_grad: bool = False):
+        """Uniform on [low, high)."""
+        data = _rng.uniform(low, high, _shape_arg(shape)).astype(dtype or DEFAULT_FLOAT)
+        return Tensor(data, requires_grad)
+
+    @staticmethod
+    def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+               requires_grad: bool = False) -> Tensor:
+        """[start, end) in steps; int64 when all arguments are ints, else float32 (as PyTorch)."""
+        if end is None:
+            start, end = 0, start
+        if dtype is None:
+            dtype = np.int64 if all(isinstance(a, int) for a in (start, end, step)) else DEFAULT_FLOAT
+        return Tensor(np.arange(start, end, step, dtype=dtype), requires_grad)
+
+    @staticmethod
+    def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return Tensor(np.eye(n, m, dtype=dtype or DEFAULT_FLOAT), requires_grad)
+
+    # ------------------------------------------------------------------------------------------------ attributes
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad:
+            _check_differentiable(self.data.dtype)
+        elif self._ctx is not None:
+            raise RuntimeError("requires_grad_: only leaf tensors can stop requiring grad; use detach()")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by an op that records a graph."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Function | None:
+        """The graph node (a `Function`) that made this tensor, or None for a leaf."""
+        return self._ctx
+
+    @property
+    def T(self) -> Tensor:
+        """All axes reversed."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return self.data.size
+
+    def item(self) -> Any:
+        return self.data.item()
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def detach(self) -> Tensor:
+        """The same data, cut off from the graph."""
+        return Tensor._make(self.data, False, None)
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` for this non-leaf tensor too at the next backward."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad: this tensor does not require grad")
+        self._retains_grad = True
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="Tensor(")
+        extra = "" if self.dtype == DEFAULT_FLOAT else f", dtype={self.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{type(self._ctx).__name__}>"
+        elif self._requires_grad:
+            extra += ", requires_grad=True"
+        return f"Tensor({body}{extra})"
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __bool__(self) -> bool:
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    __hash__ = object.__hash__  # `==` is elementwise, so identity hashing must be restored by hand
+
+    # ------------------------------------------------------------------------------------------------- backward
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into `.grad` of every leaf it depends on.
+
+        A scalar (one-element) output needs no `gradient`; any other needs `gradient` of its shape. Leaf gradients
+        add up over calls until `zero_grad()`. The graph is freed afterwards unless `retain_graph=True`.
+        """
+        if not self._requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no input of it has requires_grad=True)")
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward: gradient can be implied only for a one-element output, this one has shape "
+                    f"{self.shape}; pass gradient= with that shape"
+                )
+            grad = np.ones(self.shape, self.dtype)
+        else:
+            grad = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"backward: gradient has shape {grad.shape}, the tensor has shape {self.shape}")
+        autograd.backward(self, grad, retain_graph)
+
+    # -------------------------------------------------------------------------------------------------- binary ops
+
+    def _operand(self, x: Any) -> Tensor:
+        """`x` as a Tensor; Python scalars take this tensor's dtype (so float32 stays float32)."""
+        if isinstance(x, Tensor):
+            return x
+        if isinstance(x, (int, float, bool)):
+            dtype = DEFAULT_FLOAT if isinstance(x, float) and self.dtype.kind not in "fc" else self.dtype
+            return Tensor._make(np.asarray(x, dtype), False, None)
+        return Tensor(x)
+
+    def add(self, other: Any) -> Tensor:
+        return ops.Add.apply(self, self._operand(other))
+
+    def sub(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self, self._operand(other))
+
+    def mul(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self, self._operand(other))
+
+    def div(self, other: Any) -> Tensor:
+        return ops.Div.apply(self, self._operand(other))
+
+    def pow(self, exponent: Any) -> Tensor:
+        return ops.Pow.apply(self, self._operand(exponent))
+
+    def matmul(self, other: Any) -> Tensor:
+        """Matrix product with NumPy's semantics: batched over leading axes, broadcast, 1-D operands allowed."""
+        other = self._operand(other)
+        if self.ndim == 0 or other.ndim == 0:
+            raise ValueError(f"Matmul: operands must not be 0-d, got shapes {self.shape} and {other.shape}")
+        k1, k2 = self.shape[-1], other.shape[-2 if other.ndim > 1 else -1]
+        if k1 != k2:
+            raise ValueError(f"Matmul: shapes {self.shape} and {other.shape} do not match ({k1} != {k2})")
+        return ops.Matmul.apply(self, other)
+
+    dot = matmul
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.Maximum.apply(self, self._operand(other))
+
+    def minimum(self, other: Any) -> Tensor:
+        return -((-self).maximum(-self._operand(other)))
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """`self` where `condition` is true, else `other` (PyTorch's `Tensor.where`)."""
+        cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+        return ops.Where.apply(self, self._operand(other), condition=cond.astype(bool, copy=False))
+
+    __add__ = add
+    __sub__ = sub
+    __mul__ = mul
+    __truediv__ = div
+    __pow__ = pow
+    __matmul__ = matmul
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self._operand(other), self)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self._operand(other), self)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self._operand(other), self)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self._operand(other), self)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(self._operand(other), self)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return self._operand(other).matmul(self)
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    # comparisons give bool tensors and no gradient
+    def _compare(self, other: Any, fn: Any) -> Tensor:
+        return Tensor._make(fn(self.data, self._operand(other).data), False, None)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater_equal)
+
+    # --------------------------------------------------------------------------------------------------- unary ops
+
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(self)
+
+    def rsqrt(self) -> Tensor:
+        return self.sqrt().reciprocal()
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    def sign(self) -> Tensor:
+        return ops.Sign.apply(self)
+
+    def reciprocal(self) -> Tensor:
+        return 1.0 / self
+
+    def relu(self) -> Tensor:
+        return ops.Relu.apply(self)
+
+    def leakyrelu(self, negative_slope: float = 0.01) -> Tensor:
+        return self.where(self > 0, self * negative_slope)
+
+    leaky_relu = leakyrelu
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self)
+
+    def softplus(self, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+        return ops.Softplus.apply(self, beta=beta, threshold=threshold)
+
+    def gelu(self, approximate: str = "none") -> Tensor:
+        """x·Φ(x); approximate='tanh' for the tanh formula (PyTorch's argument)."""
+        return ops.Gelu.apply(self, approximate=approximate)
+
+    def sin(self) -> Tensor:
+        return ops.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        return ops.Cos.apply(self)
+
+    def clip(self, min: Scalar | None = None, max: Scalar | None = None) -> Tensor:
+        if min is None and max is None:
+            raise ValueError("clip: at least one of min and max must be given")
+        return ops.Clip.apply(self, lo=min, hi=max)
+
+    clamp = clip
+
+    def to(self, dtype: Any) -> Tensor:
+        """This tensor converted to `dtype` (differentiable; gradients come back in the original dtype)."""
+        dtype = np.dtype(dtype)
+        return self if dtype == self.dtype else ops.Cast.apply(self, dtype=dtype)
+
+    def float(self) -> Tensor:
+        return self.to(np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(np.float64)
+
+    # -------------------------------------------------------------------------------------------------- reductions
+
+    def _axes(self, axis: Axis, dim: Axis) -> tuple[int, ...]:
+        # `dim` is PyTorch's name for `axis`; both may not be given at once
+        if dim is not None:
+            if axis is not None:
+                raise TypeError("give axis or dim, not both")
+            axis = dim
+        if axis is None:
+            return tuple(range(self.ndim))
+        axes = (axis,) if isinstance(axis, int) else tuple(axis)
+        nd = max(self.ndim, 1)
+        for a in axes:
+            if not -nd <= a < nd:
+                raise IndexError(f"axis {a} is out of range for a tensor of shape {self.shape}")
+        return tuple(sorted(a % nd for a in axes)) if self.ndim else ()
+
+    def sum(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None) -> Tensor:
+        return ops.Sum.apply(self, axis=self._axes(axis, dim), keepdim=keepdim)
+
+    def mean(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None) -> Tensor:
+        axes = self._axes(axis, dim)
+        count = math.prod(self.shape[a] for a in axes)
+        return self.sum(axes, keepdim) * (1.0 / count if count else math.nan)
+
+    def max(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None) -> Tensor:
+        """The largest values (like `torch.amax`: values only; use `argmax` for the indices)."""
+        axes = self._axes(axis, dim)
+        if self.numel() == 0:
+            raise ValueError(f"max: the tensor of shape {self.shape} is empty")
+        return ops.Max.apply(self, axis=axes, keepdim=keepdim)
+
+    def min(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None) -> Tensor:
+        """The smallest values (like `torch.amin`)."""
+        return -((-self).max(axis, keepdim, dim=dim))
+
+    def var(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None, correction: int = 1,
+            unbiased: bool | None = None) -> Tensor:
+        """Variance; divides by N − correction (1 by default: the unbiased estimate, as PyTorch)."""
+        if unbiased is not None:
+            correction = int(unbiased)
+        axes = self._axes(axis, dim)
+        count = math.prod(self.shape[a] for a in axes)
+        centred = self - self.mean(axes, keepdim=True)
+        return (centred * centred).sum(axes, keepdim) * (1.0 / max(count - correction, 0) if count > correction
+                                                          else math.nan)
+
+    def std(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None, correction: int = 1,
+            unbiased: bool | None = None) -> Tensor:
+        return self.var(axis, keepdim, dim=dim, correction=correction, unbiased=unbiased).sqrt()
+
+    def logsumexp(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None) -> Tensor:
+        return ops.LogSumExp.apply(self, axis=self._axes(axis, dim), keepdim=keepdim)
+
+    def _arg(self, fn: Any, axis: int | None, keepdim: bool, dim: int | None) -> Tensor:
+        if dim is not None:
+            axis = dim
+        out = fn(self.data, axis=axis, keepdims=keepdim) if axis is not None else fn(self.data)
+        return Tensor._make(np.asarray(out, np.int64), False, None)
+
+    def argmax(self, axis: int | None = None, keepdim: bool = False, *, dim: int | None = None) -> Tensor:
+        """Index of the largest value (of the flattened tensor when no axis is given)."""
+        return self._arg(np.argmax, axis, keepdim, dim)
+
+    def argmin(self, axis: int | None = None, keepdim: bool = False, *, dim: int | None = None) -> Tensor:
+        return self._arg(np.argmin, axis, keepdim, dim)
+
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        (axis,) = self._axes(axis, dim) or (0,)
+        return ops.Softmax.apply(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        (axis,) = self._axes(axis, dim) or (0,)
+        return ops.LogSoftmax.apply(self, axis=axis)
+
+    # ------------------------------------------------------------------------------------------------------- shape
+
+    def reshape(self, *shape: Any) -> Tensor:
+        shape = _shape_arg(shape)
+        if shape == self.shape:
+            return self
+        return ops.Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(*self.shape[:start], -1, *self.shape[end + 1:])
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        dim = dim % (self.ndim + 1)
+        return self.reshape(*self.shape[:dim], 1, *self.shape[dim:])
+
+    def squeeze(self, dim: Axis = None) -> Tensor:
+        """Drop size-1 axes: all of them, or those in `dim` (an axis of another size is left alone, as PyTorch)."""
+        axes = self._axes(dim, None)
+        return self.reshape(*[n for i, n in enumerate(self.shape) if not (i in axes and n == 1)])
+
+    def permute(self, *dims: Any) -> Tensor:
+        dims = tuple(d % self.ndim for d in _shape_arg(dims)) if self.ndim else ()
+        if sorted(dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: {dims} is not a permutation of the axes of a tensor of shape {self.shape}")
+        return ops.Permute.apply(self, dims=dims)
+
+    def transpose(self, dim0: int = 0, dim1: int = 1) -> Tensor:
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return self.permute(*dims)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """Broadcast to `sizes` without copying; -1 keeps an axis's size."""
+        sizes = _shape_arg(sizes)
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise ValueError(f"expand: cannot expand shape {self.shape} to fewer axes {sizes}")
+        shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
+        return ops.Expand.apply(self, shape=shape)
+
+    def pad(self, pad: Sequence[Any], value: float = 0.0) -> Tensor:
+        """Constant padding. `pad` as `torch.nn.functional.pad`: (left, right) of the last axis, then of the one
+        before, …; or as NumPy: one (before, after) pair per axis."""
+        if all(isinstance(p, (tuple, list)) for p in pad):
+            widths = [tuple(p) for p in pad]
+        else:
+            if len(pad) % 2 or len(pad) // 2 > self.ndim:
+                raise ValueError(f"pad: {tuple(pad)} must hold a (before, after) pair for at most {self.ndim} axes")
+            pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]
+            widths = [(0, 0)] * (self.ndim - len(pairs)) + pairs[::-1]
+        if len(widths) != self.ndim or any(b < 0 or a < 0 for b, a in widths):
+            raise ValueError(f"pad: {tuple(pad)} does not give non-negative widths for shape {self.shape}")
+        return ops.Pad.apply(self, pad_width=tuple(widths), value=value)
+
+    def flip(self, dims: Axis = None, *, axis: Axis = None) -> Tensor:
+        """Reverse the order of elements along `dims` (all axes when none are given)."""
+        return ops.Flip.apply(self, axis=self._axes(dims, axis))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor `sizes[i]` times along axis i (PyTorch's `repeat`, NumPy's `tile`)."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: need at least {self.ndim} sizes for shape {self.shape}, got {sizes}")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        interleaved = self.reshape(*[d for n in shape for d in (1, n)])
+        tiled = interleaved.expand(*[d for r, n in zip(sizes, shape) for d in (r, n)])
+        return tiled.reshape(*[r * n for r, n in zip(sizes, shape)])
+
+    def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
+        """Join this tensor and `others` along `dim`."""
+        tensors = (self, *others)
+        axis = dim % max(self.ndim, 1)
+        if self.ndim == 0:
+            raise ValueError("Cat: zero-dimensional tensors cannot be concatenated")
+        return ops.Cat.apply(*tensors, axis=axis)
+
+    def stack(self, *others: Tensor, dim: int = 0) -> Tensor:
+        """Join this tensor and `others` along a new axis `dim`."""
+        tensors = (self, *others)
+        dim = dim % (self.ndim + 1)
+        return tensors[0].unsqueeze(dim).cat(*[t.unsqueeze(dim) for t in tensors[1:]], dim=dim)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        index = _as_index(index)
+        parts = index if isinstance(index, tuple) else (index,)
+        advanced = any(isinstance(p, np.ndarray) for p in parts)
+        return ops.GetItem.apply(self, index=index, advanced=advanced)
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join `tensors` along the existing axis `dim` (`torch.cat`)."""
+    first, *rest = tensors
+    return first.cat(*rest, dim=dim)
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    """Join `tensors` along a new axis `dim` (`torch.stack`)."""
+    first, *rest = tensors
+    return first.stack(*rest, dim=dim)
+
+
+def where(condition: Any, input: Any, other: Any) -> Tensor:
+    """`input` where `condition` is true, else `other` (`torch.where`)."""
+    if not isinstance(input, Tensor):
+        input = (other if isinstance(other, Tensor) else Tensor(other))._operand(input)
+    return input.where(condition, other)
