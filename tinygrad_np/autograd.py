@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -82,6 +83,9 @@ class Function:
     `self.needs_input_grad[i]` says which do). Store what backward needs on `self` (arrays, never Tensors). Call it
     with `MyOp.apply(*tensors, **options)`. Gradients may have the broadcast shape of the output: the engine sums
     them back to each input's shape (one `unbroadcast` for all ops) and casts them to the input's dtype.
+
+    backward may return new arrays, `grad` itself, or views of either, but never an array it keeps (such as one
+    saved in forward): the engine takes ownership of new arrays and may add into them in place.
     """
 
     parents: tuple[Tensor, ...] | None  # the inputs; None once backward has freed this node
@@ -96,8 +100,8 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
         node = cls()
-        needs = tuple(t.requires_grad for t in inputs)
-        track = _grad_mode.enabled and any(needs)
+        needs = tuple([t._requires_grad for t in inputs])
+        track = True in needs and _grad_mode.enabled
         node.needs_input_grad = needs if track else (False,) * len(inputs)
         try:
             out = node.forward(*[t.data for t in inputs], **options)
@@ -134,36 +138,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.sum(axis=axes).reshape(shape)
 
 
-def _toposort(root: Tensor) -> list[Tensor]:
-    """Every tensor that needs a gradient on the way to `root`, each after all the tensors it is computed from.
-
-    Iterative depth-first search (no recursion limit); the order is fixed by the order of each node's inputs.
-    """
-    _check_not_freed(root)
-    order: list[Tensor] = []
-    seen = {id(root)}
-    stack = [(root, iter(root._ctx.parents))]
-    while stack:
-        node, parents = stack[-1]
-        for p in parents:
-            if p.requires_grad and id(p) not in seen:
-                seen.add(id(p))
-                if p._ctx is None:
-                    order.append(p)  # a leaf
-                else:
-                    _check_not_freed(p)
-                    stack.append((p, iter(p._ctx.parents)))
-                    break
-        else:
-            stack.pop()
-            order.append(node)
-    return order
-
-
-def _check_not_freed(t: Tensor) -> None:
-    if t._ctx.parents is None:
+def _check_not_freed(node: Function) -> None:
+    if node.parents is None:
         raise RuntimeError(
-            f"backward: trying to backward through the graph a second time: the {type(t._ctx).__name__} node's "
+            f"backward: trying to backward through the graph a second time: the {type(node).__name__} node's "
             "saved values were freed by an earlier backward(); pass retain_graph=True to that backward() to keep them"
         )
 
@@ -171,36 +149,50 @@ def _check_not_freed(t: Tensor) -> None:
 def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) · grad into `.grad` of every leaf that requires grad.
 
-    Each node's gradient is summed from all its consumers before it is used (reverse topological order), then
-    released at once; unless `retain_graph`, each node frees its inputs and saved arrays right after its backward.
+    Order: every tensor carries a creation number (`_seq`), and a tensor is always created after its inputs, so
+    visiting pending tensors from the highest number down (a heap) is a reverse topological order: each tensor's
+    gradient has been summed from all its consumers before it is used. No recursion, no separate sorting pass; a
+    gradient is released as soon as it has been used and, unless `retain_graph`, each node frees its inputs and
+    saved arrays right after its backward.
+
+    Gradient arrays that a backward freshly allocated are *owned* by the engine: a second contribution is added to
+    them in place, and a leaf takes them as its `.grad` without a copy. Anything else (the incoming gradient passed
+    through, a view, one array returned for two inputs) is copied before it is ever modified.
     """
-    order = [root] if root._ctx is None else _toposort(root)
-    grads: dict[int, np.ndarray] = {id(root): grad}
-    while order:
-        node = order.pop()  # from the root towards the leaves; popping lets finished tensors be freed
-        g = grads.pop(id(node), None)
+    heap = [-root._seq]
+    pending = {root._seq: [root, grad, False]}  # _seq -> [tensor, gradient so far, owned]
+    while heap:
+        node, g, owned = pending.pop(-heappop(heap))
         ctx = node._ctx
-        if g is not None and (ctx is None or node._retains_grad):
-            _accumulate(node, g)
-        if ctx is None:
-            continue
-        if g is not None:
-            in_grads = ctx.backward(g)
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-            if len(in_grads) != len(ctx.parents):
-                raise RuntimeError(
-                    f"{type(ctx).__name__}.backward returned {len(in_grads)} gradients for {len(ctx.parents)} inputs"
-                )
-            for parent, pg in zip(ctx.parents, in_grads):
-                if pg is None or not parent.requires_grad:
-                    continue
-                pg = _conform(pg, parent, ctx)
-                key = id(parent)
-                prev = grads.get(key)
-                grads[key] = pg if prev is None else prev + pg  # never in place: pg may be shared
+        if ctx is None or node._retains_grad:
+            _accumulate(node, g, owned and ctx is None)
+            if ctx is None:
+                continue
+        _check_not_freed(ctx)
+        in_grads = ctx.backward(g)
+        if type(in_grads) is not tuple:
+            in_grads = (in_grads,)
+        n = len(in_grads)
+        if n != len(ctx.parents):
+            raise RuntimeError(f"{type(ctx).__name__}.backward returned {n} gradients for {len(ctx.parents)} inputs")
+        shared = n == 2 and in_grads[0] is in_grads[1] or n > 2 and len(set(map(id, in_grads))) < n
+        for parent, pg in zip(ctx.parents, in_grads):
+            if pg is None or not parent._requires_grad:
+                continue
+            fresh = not shared and type(pg) is np.ndarray and pg is not g and pg.base is None
+            if pg.shape != parent.data.shape or pg.dtype != parent.data.dtype:
+                pg, fresh = _conform(pg, parent, ctx), True  # summed or cast: a new array
+            entry = pending.get(parent._seq)
+            if entry is None:
+                pending[parent._seq] = [parent, pg, fresh]
+                heappush(heap, -parent._seq)
+            elif entry[2]:
+                np.add(entry[1], pg, out=entry[1])
+            else:
+                entry[1], entry[2] = entry[1] + pg, True
         if not retain_graph:
             ctx._release()
+        node = g = in_grads = pg = ctx = None  # hold nothing that would keep a finished tensor alive
 
 
 def _conform(g: Any, t: Tensor, ctx: Function) -> np.ndarray:
@@ -213,15 +205,12 @@ def _conform(g: Any, t: Tensor, ctx: Function) -> np.ndarray:
             raise RuntimeError(
                 f"{type(ctx).__name__}.backward returned a gradient of shape {g.shape} for an input of shape {t.shape}"
             ) from None
-    if g.dtype != t.dtype:
-        g = g.astype(t.dtype)
-    return g
+    return g.astype(t.dtype) if g.dtype != t.dtype else g  # summed or cast: a new array either way
 
 
-def _accumulate(t: Tensor, g: np.ndarray) -> None:
+def _accumulate(t: Tensor, g: np.ndarray, owned: bool) -> None:
     if t.grad is None:
-        # A copy, because `g` may be shared with other tensors' gradients or be a read-only broadcast view.
-        t.grad = Tensor._make(np.array(g, dtype=t.dtype, copy=True), False, None)
+        t.grad = Tensor._make(g if owned else np.array(g, dtype=t.dtype), False, None)
     else:
         t.grad.data += g
 

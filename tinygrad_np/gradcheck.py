@@ -35,18 +35,17 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
     saved = [(t.grad, t.data) for t in wrt]
     try:
         for t in wrt:
-            t.data = np.array(t.data)  # a private, writable copy to perturb (the input may be a read-only view)
-        out = fn(*inputs)
+            t.grad = None
+        out = fn(*inputs)  # the analytic pass sees the inputs as given (a non-contiguous view stays one)
         v = rng.standard_normal(out.shape)
+        out.backward(v)
+        analytic = [np.zeros(t.shape) if t.grad is None else t.grad.data.copy() for t in wrt]
+        for t in wrt:
+            t.data = np.array(t.data)  # a private, writable copy to perturb (the input may be a read-only view)
 
         def objective() -> float:
             with no_grad():
                 return float(np.sum(fn(*inputs).data * v))
-
-        for t in wrt:
-            t.grad = None
-        out.backward(v)
-        analytic = [np.zeros(t.shape) if t.grad is None else t.grad.data.copy() for t in wrt]
 
         for i, (t, a) in enumerate(zip(wrt, analytic)):
             numeric = np.empty(t.shape)

@@ -284,7 +284,7 @@ class Gelu(Function):
             return 0.5 * x * (1 + self.t)
         if approximate != "none":
             raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-        self.cdf = (0.5 * (1 + _erf(x / math.sqrt(2)))).astype(x.dtype)
+        self.cdf = np.asarray(0.5 * (1 + _erf(x / math.sqrt(2))), x.dtype)  # asarray: a 0-d input gives a float
         return x * self.cdf
 
     def backward(self, g):

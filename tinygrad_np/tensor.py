@@ -5,6 +5,7 @@ needs no backward of its own).
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
@@ -19,6 +20,8 @@ Axis = Union[int, Sequence[int], None]
 Scalar = Union[int, float, bool]
 
 _rng = np.random.default_rng()
+# Every tensor gets the next number: outputs always outnumber their inputs, which is the order backward walks in.
+_creation_order = itertools.count()
 
 
 def manual_seed(seed: int) -> None:
@@ -58,7 +61,7 @@ class Tensor:
     `torch.from_numpy`). Only floating-point tensors can require gradients.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "_seq", "__weakref__")
     __array_ufunc__ = None  # make `ndarray + Tensor` defer to Tensor.__radd__ instead of making an object array
 
     data: np.ndarray
@@ -75,7 +78,7 @@ class Tensor:
         if requires_grad:
             _check_differentiable(data.dtype)
         self.data, self.grad, self._requires_grad = data, None, requires_grad
-        self._ctx, self._retains_grad = None, False
+        self._ctx, self._retains_grad, self._seq = None, False, next(_creation_order)
 
     @classmethod
     def _make(cls, data: np.ndarray, requires_grad: bool, ctx: Function | None) -> Tensor:
@@ -84,6 +87,7 @@ class Tensor:
         if type(data) is not np.ndarray:
             data = np.asarray(data)  # NumPy reductions return scalars, not 0-d arrays
         t.data, t.grad, t._requires_grad, t._ctx, t._retains_grad = data, None, requires_grad, ctx, False
+        t._seq = next(_creation_order)
         return t
 
     # ------------------------------------------------------------------------------------------------ factories
@@ -438,7 +442,11 @@ class Tensor:
     def to(self, dtype: Any) -> Tensor:
         """This tensor converted to `dtype` (differentiable; gradients come back in the original dtype)."""
         dtype = np.dtype(dtype)
-        return self if dtype == self.dtype else ops.Cast.apply(self, dtype=dtype)
+        if dtype == self.dtype:
+            return self
+        if dtype.kind not in "fc":  # an integer or bool result carries no gradient
+            return Tensor._make(self.data.astype(dtype), False, None)
+        return ops.Cast.apply(self, dtype=dtype)
 
     def float(self) -> Tensor:
         return self.to(np.float32)
@@ -513,12 +521,14 @@ class Tensor:
     def argmin(self, axis: int | None = None, keepdim: bool = False, *, dim: int | None = None) -> Tensor:
         return self._arg(np.argmin, axis, keepdim, dim)
 
-    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        (axis,) = self._axes(axis, dim) or (0,)
+    def softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        """Softmax along `axis` (or its alias `dim`); the last axis when neither is given."""
+        (axis,) = self._axes(-1 if axis is None and dim is None else axis, dim) or (0,)
         return ops.Softmax.apply(self, axis=axis)
 
-    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        (axis,) = self._axes(axis, dim) or (0,)
+    def log_softmax(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        """log(softmax) along `axis` (or its alias `dim`); the last axis when neither is given."""
+        (axis,) = self._axes(-1 if axis is None and dim is None else axis, dim) or (0,)
         return ops.LogSoftmax.apply(self, axis=axis)
 
     # ------------------------------------------------------------------------------------------------------- shape
