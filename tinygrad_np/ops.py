@@ -132,6 +132,34 @@ class Matmul(Function):
         return dx, dy
 
 
+class Linear(Function):
+    """z = x Wᵀ + b, with W in PyTorch's layout (out, in);  dx = g W, dW = gᵀ x, db = Σ g over all rows.
+
+    One node for what would otherwise be transpose, matmul and add: forward adds the bias in place, and backward
+    produces dW directly in W's own layout (no transposed copy) and db without a broadcast pass.
+    """
+
+    def forward(self, x, w, b=None):
+        self.x, self.w = x, w
+        z = x @ w.T
+        if b is not None:
+            if b.dtype == z.dtype:
+                z += b  # z is new: adding in place saves a temporary the size of the output
+            else:
+                z = z + b
+        return z
+
+    def backward(self, g):
+        x, w = self.x, self.w
+        needs = self.needs_input_grad
+        g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])  # batch axes flattened into rows
+        dx = g @ w if needs[0] else None
+        dw = g2.T @ x2 if needs[1] else None
+        if len(needs) == 2:
+            return dx, dw
+        return dx, dw, (g2.sum(axis=0) if needs[2] else None)
+
+
 # ----------------------------------------------------------------------------------------------- unary elementwise
 
 

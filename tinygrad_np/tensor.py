@@ -318,6 +318,15 @@ class Tensor:
 
     dot = matmul
 
+    def linear(self, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        """`self @ weight.T + bias` as one node, with `weight` in PyTorch's layout (out_features, in_features)."""
+        if self.ndim == 0 or weight.ndim != 2 or self.shape[-1] != weight.shape[1]:
+            raise ValueError(f"Linear: input of shape {self.shape} does not fit a weight of shape {weight.shape} "
+                             "(out_features, in_features)")
+        if bias is not None and bias.shape not in ((weight.shape[0],), ()):
+            raise ValueError(f"Linear: bias of shape {bias.shape} does not fit a weight of shape {weight.shape}")
+        return ops.Linear.apply(self, weight) if bias is None else ops.Linear.apply(self, weight, bias)
+
     def maximum(self, other: Any) -> Tensor:
         return ops.Maximum.apply(self, self._operand(other))
 
