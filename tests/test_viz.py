@@ -1,0 +1,425 @@
+"""tinygrad_np.viz: the DOT text (never skipped), and rendering through the real Graphviz `dot` binary (skipped, with
+the reason, where Graphviz is not installed)."""
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygrad_np import Tensor
+from tinygrad_np.viz import draw_graph, to_dot
+
+REPO = Path(__file__).resolve().parents[1]
+
+NODE = re.compile(r"^\t+(v\d+|op\d+|legend) \[(.*)\]$", re.M)
+EDGE = re.compile(r"^\t(\w+) -> (\w+)(?: \[(.*)\])?$", re.M)
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz `dot` binary not on PATH")
+
+
+def parse(dot: str):
+    """({node name: attribute text}, [(tail, head, attribute text)]) of a DOT text written by to_dot."""
+    nodes = dict(NODE.findall(dot))
+    assert len(nodes) == len(NODE.findall(dot)), "a node is defined twice"
+    return nodes, EDGE.findall(dot)
+
+
+def values_and_ops(nodes):
+    return [n for n in nodes if n.startswith("v")], [n for n in nodes if n.startswith("op")]
+
+
+def counted(root: Tensor, show_constants: bool = True):
+    """(#values, #ops, #edges) of the graph behind `root`, counted here independently of viz: every tensor reached
+    through `_ctx.parents` is a value node, every `_ctx` an op node, with one edge per input and one to its output."""
+    seen, stack, n_ops, n_edges = {id(root)}, [root], 0, 0
+    while stack:
+        fn = stack.pop()._ctx
+        if fn is None:
+            continue
+        n_ops, n_edges = n_ops + 1, n_edges + 1
+        for p in fn.parents or ():
+            if show_constants or p.requires_grad:
+                n_edges += 1
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    stack.append(p)
+    return len(seen), n_ops, n_edges
+
+
+def label_of(nodes, name):
+    return nodes[name].split(" shape=")[0]
+
+
+def rows(attrs: str) -> list[str]:
+    """The text of each row of a node's table label, cells joined by spaces, markup removed."""
+    return [" ".join(re.sub(r"<[^>]*>", "", c) for c in re.findall(r"<TD[^>]*>(.*?)</TD>", tr)).strip()
+            for tr in re.findall(r"<TR>(.*?)</TR>", attrs)]
+
+
+def by_title(nodes) -> dict:
+    """{title: rows} of the value nodes that have a title (bold first row)."""
+    titled = [rows(a) for n, a in nodes.items() if n.startswith("v") and "<B>" in a]
+    return {r[0]: r for r in titled}
+
+
+def mlp_like(batch=4):
+    """A two-layer net's loss, written out with named parameters: {name: tensor}, loss."""
+    params = {
+        "layers.0.weight": Tensor.randn(5, 3, requires_grad=True), "layers.0.bias": Tensor.zeros(5, requires_grad=True),
+        "layers.1.weight": Tensor.randn(2, 5, requires_grad=True), "layers.1.bias": Tensor.zeros(2, requires_grad=True),
+    }
+    x = Tensor.randn(batch, 3)
+    h = (x @ params["layers.0.weight"].T + params["layers.0.bias"]).relu()
+    out = h @ params["layers.1.weight"].T + params["layers.1.bias"]
+    return params, (out * out).mean()
+
+
+# --------------------------------------------------------------------------------------------- counts and labels
+
+
+def test_single_op_counts_and_order():
+    a, b = Tensor([1.0, 2.0], requires_grad=True), Tensor([3.0, 4.0], requires_grad=True)
+    nodes, edges = parse(to_dot(a * b))
+    assert values_and_ops(nodes) == (["v0", "v1", "v2"], ["op0"])  # output first, then inputs in argument order
+    assert sorted(edges) == sorted([("op0", "v0", ""), ("v1", "op0", ""), ("v2", "op0", "")])
+    assert "<B>output</B>" in label_of(nodes, "v0") and "Mul" in label_of(nodes, "op0")
+    assert "[1, 2]" in label_of(nodes, "v1") and "[3, 4]" in label_of(nodes, "v2")
+
+
+def test_diamond_counts():
+    x = Tensor([0.5, -1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    out = y.sin() + y.cos()  # y feeds two ops: drawn once, with two out-edges
+    nodes, edges = parse(to_dot(out))
+    vals, fns = values_and_ops(nodes)
+    assert (len(vals), len(fns), len(edges)) == (5, 4, 9) == counted(out)
+    y_node = next(n for n in vals if "Exp" in nodes[[a for a, b, _ in edges if b == n][0]])
+    assert sum(a == y_node for a, _, _ in edges) == 2
+
+
+def test_tensor_used_twice_by_one_op_gets_two_edges():
+    x = Tensor(3.0, requires_grad=True)
+    nodes, edges = parse(to_dot(x * x))
+    assert (len(nodes), len(edges)) == (3, 3)
+    assert edges.count(("v1", "op0", "")) == 2  # both inputs of Mul are x: two arrows, as d(x·x)/dx = x + x
+
+
+def test_constants_drawn_or_hidden():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    out = x * 2.0 + 1.0
+    nodes, edges = parse(to_dot(out))
+    assert (len(nodes), len(edges)) == (7, 6) == (sum(counted(out)[:2]), counted(out)[2])
+    constants = [n for n in nodes if "dashed" in nodes[n]]
+    assert len(constants) == 2 and any(">2<" in nodes[n] for n in constants)
+    nodes, edges = parse(to_dot(out, show_constants=False))
+    assert (len(nodes), len(edges)) == (5, 4) == (sum(counted(out, False)[:2]), counted(out, False)[2])
+
+
+def test_counts_match_independent_walk_on_a_larger_graph():
+    params, loss = mlp_like()
+    nodes, edges = parse(to_dot(loss, params=params))
+    vals, fns = values_and_ops(nodes)
+    assert (len(vals), len(fns), len(edges)) == counted(loss)
+    for name in params:
+        assert sum(f"<B>{name}</B>" in v for v in nodes.values()) == 1
+
+
+def test_labels_show_shape_dtype_values_and_summaries():
+    small = Tensor(np.arange(6, dtype=np.float64).reshape(2, 3), requires_grad=True)
+    big = Tensor(np.array([[-1.5, 0.0, 2.0, 4.0], [1.0, 1.0, 1.0, 0.5]], np.float32), requires_grad=True)
+    v = Tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    out = (small.sum() + big.sum()) * v
+    nodes, _ = parse(to_dot(out, params={"small": small, "big": big, "v": v}))
+    title = by_title(nodes)
+    assert title["small"] == ["small", "(2, 3) float64", "data [[0, 1, 2], [3, 4, 5]]"]
+    assert title["big"] == ["big", "(2, 4) float32", "min mean max", "data -1.5 1 4"]
+    assert title["v"][1] == "(4,) float32" and title["output"][1] == "(4,) float64"  # float64 + float32 -> float64
+    assert "() float64" in to_dot(small.sum())
+
+
+# --------------------------------------------------------------------------------------------- determinism
+
+SCRIPT = """
+import numpy as np
+from tinygrad_np import Tensor
+from tinygrad_np.viz import to_dot
+w = {f"layer{i}.w": Tensor(np.linspace(-1, 1, 12).reshape(3, 4) * (i + 1), requires_grad=True) for i in range(3)}
+x = Tensor(np.linspace(0, 1, 6).reshape(2, 3))
+h = x
+for i in range(3):
+    h = (h @ w[f"layer{i}.w"]).tanh() if i == 0 else (h @ w[f"layer{i}.w"].T @ w[f"layer{i}.w"]).relu()
+loss = (h * h).mean() + h.max()
+loss.backward(retain_graph=True)
+print(to_dot(loss, params=w, group_by_module=True, legend=True), end="")
+"""
+
+
+def test_same_graph_same_text_in_process_and_across_processes():
+    params, loss = mlp_like()
+    assert to_dot(loss, params=params) == to_dot(loss, params=params)
+    _, loss2 = mlp_like()  # another graph with the same structure: only values may differ
+    numbers = re.compile(r"-?\d[\d.e+-]*")
+    assert numbers.sub("N", to_dot(loss)) == numbers.sub("N", to_dot(loss2))
+    assert to_dot(loss) != to_dot(loss2)
+    runs = [
+        subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, check=True,
+                       env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout
+        for seed in ("1", "2", "3")
+    ]
+    assert runs[0] and runs[0] == runs[1] == runs[2]
+    assert "cluster_" in runs[0] and "layer2.w" in runs[0]
+
+
+# --------------------------------------------------------------------------------------------- parameters, names
+
+
+class TinyModule:
+    """Anything with named_parameters() is accepted as params (as nn.Module is)."""
+
+    def __init__(self):
+        self.w = Tensor.randn(3, 2, requires_grad=True)
+
+    def named_parameters(self):
+        yield "encoder.w", self.w
+
+
+def test_parameter_names_from_module_mapping_and_names():
+    m = TinyModule()
+    x = Tensor.randn(4, 3, requires_grad=True)
+    h = x @ m.w
+    out = h.sum()
+    dot = to_dot(out, params=m, names={"x": x, "hidden": h})
+    nodes, _ = parse(dot)
+    w_node = next(n for n in nodes if "<B>encoder.w</B>" in nodes[n])
+    assert "#16a34a" in nodes[w_node]  # parameter colour
+    x_node = next(n for n in nodes if "<B>x</B>" in nodes[n])
+    assert "#2563eb" in nodes[x_node]  # an input leaf, not a parameter
+    assert "<B>hidden</B>" in dot and "(4, 2) float32" in dot
+    assert to_dot(out, params={"encoder.w": m.w}) == to_dot(out, params=m)
+
+
+def test_odd_names_are_escaped():
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    name = 'w<1>&"q"\n\\{x|y}'
+    dot = to_dot((w * w).sum(), params={name: w}, group_by_module=True)
+    assert "&lt;1&gt;&amp;&quot;q&quot; \\{x|y}" in dot  # markup escaped, newline blanked
+    assert name not in dot and dot.count("\n") == len(dot.splitlines())
+    with pytest.raises(TypeError, match="params"):
+        to_dot(w, params=[w])
+    with pytest.raises(TypeError, match="not a Tensor"):
+        to_dot(w, params={"w": w.data})
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="to_dot: expected a Tensor"):
+        to_dot(np.zeros(3))
+    with pytest.raises(ValueError, match="rankdir"):
+        to_dot(Tensor(1.0), rankdir="sideways")
+    with pytest.raises(ValueError, match="max_depth"):
+        to_dot(Tensor(1.0), max_depth=-1)
+    assert "rankdir=TB" in to_dot(Tensor(1.0), rankdir="TB")
+
+
+# --------------------------------------------------------------------------------------------- backward
+
+
+def scalar_expression():
+    a, b, c = Tensor(2.0, requires_grad=True), Tensor(-3.0, requires_grad=True), Tensor(10.0, requires_grad=True)
+    e = a * b
+    d = e + c
+    return (a, b, c, e, d), d * Tensor(-2.0, requires_grad=True)
+
+
+def test_before_and_after_backward_without_retain_graph():
+    (a, *_), out = scalar_expression()
+    before, _ = parse(to_dot(out))
+    assert len(before) == 10 and not any("grad" in lab for lab in before.values())
+    out.backward()
+    nodes, edges = parse(to_dot(out))
+    assert list(nodes) == ["v0", "op0"] and edges == [("op0", "v0", "")]
+    assert "freed by backward" in nodes["op0"] and "Mul" in nodes["op0"]
+    assert rows(nodes["v0"]) == ["output", "() float32", "data -8"]  # no .grad: not a leaf, not retained
+    assert rows(parse(to_dot(a))[0]["v0"])[-1] == "grad 6"  # the leaves keep theirs
+
+
+def test_after_backward_with_retain_graph_shows_gradients():
+    (a, b, c, e, d), out = scalar_expression()
+    for t in (e, d, out):
+        t.retain_grad()
+    out.backward(retain_graph=True)
+    nodes, edges = parse(to_dot(out, names={"a": a, "b": b, "e": e}))
+    assert (len(nodes), len(edges)) == (10, 9)
+    title = by_title(nodes)
+    assert title["a"] == ["a", "() float32", "data 2", "grad 6"]
+    assert title["b"][-1] == "grad -4" and title["e"][-1] == "grad -2" and title["output"][-1] == "grad 1"
+    assert "freed" not in "".join(nodes.values())
+    assert "grad" not in to_dot(out, show_grad=False)
+
+
+def test_partly_freed_graph_draws_what_is_kept():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    z = y.sum()
+    w = y * 3.0
+    z.backward()  # frees Sum and Exp; w's Mul still holds y, whose Exp node is freed
+    nodes, edges = parse(to_dot(w.sum()))
+    assert [lab.count("freed by backward") for n, lab in nodes.items() if n.startswith("op")] == [0, 0, 1]
+    assert (len(nodes), len(edges)) == (7, 6) == (sum(counted(w.sum())[:2]), counted(w.sum())[2])
+
+
+# --------------------------------------------------------------------------------------------- collapsing options
+
+
+def test_max_depth_cuts_the_graph_and_says_where():
+    x = Tensor([0.1, 0.2], requires_grad=True)
+    y = x
+    for _ in range(5):
+        y = y.tanh()
+    assert parse(to_dot(y))[0].keys() == {f"v{i}" for i in range(6)} | {f"op{i}" for i in range(5)}
+    nodes, edges = parse(to_dot(y, max_depth=2))
+    assert values_and_ops(nodes) == (["v0", "v1", "v2"], ["op0", "op1"]) and len(edges) == 4
+    assert "made by Tanh (beyond max_depth)" in nodes["v2"]
+    nodes, edges = parse(to_dot(y, max_depth=0))
+    assert list(nodes) == ["v0"] and edges == [] and "made by Tanh" in nodes["v0"]
+    assert to_dot(y, max_depth=5) == to_dot(y)
+
+
+def test_max_depth_counts_the_shortest_path():
+    x = Tensor([1.0], requires_grad=True)
+    out = x.exp().exp().exp() + x  # x is 1 op away directly, 4 through the chain
+    nodes, _ = parse(to_dot(out, max_depth=1))
+    vals, fns = values_and_ops(nodes)
+    assert len(fns) == 1 and len(vals) == 3  # out, the chain's last value (cut), x
+
+
+def test_hide_shape_ops_collapses_reshape_permute_expand():
+    w = Tensor.randn(4, 6, requires_grad=True)
+    x = Tensor.randn(2, 3, 2, requires_grad=True)
+    out = (x.reshape(2, 6) @ w.T).sum() + Tensor([1.0], requires_grad=True).expand(3).sum()
+    full, full_edges = parse(to_dot(out))
+    shown, edges = parse(to_dot(out, hide_shape_ops=True))
+    hidden_ops = [lab for lab in full.values() if any(f"<B>{o}</B>" in lab for o in ("Reshape", "Permute", "Expand"))]
+    assert len(hidden_ops) == 3
+    assert len(shown) == len(full) - 6 and len(edges) == len(full_edges) - 6  # 3 ops and their 3 outputs
+    assert not any(o in "".join(shown.values()) for o in ("Reshape", "Permute", "Expand"))
+    labels = sorted(attrs for _, _, attrs in edges if attrs)
+    assert len(labels) == 3 and [o in "".join(labels) for o in ("Reshape", "Permute", "Expand")] == [True] * 3
+    # a chain of shape ops is one edge, its ops in the order applied
+    chain = parse(to_dot(x.reshape(6, 2).permute(1, 0).sum(), hide_shape_ops=True))
+    assert len(chain[0]) == 3 and "Reshape · Permute" in "".join(a for *_, a in chain[1])
+
+
+def test_group_by_module_clusters():
+    params, loss = mlp_like()
+    dot = to_dot(loss, params=params, group_by_module=True)
+    clusters = re.findall(r"subgraph (cluster_\d+) \{\n\t\t(.*)\n((?:\t\t.*\n)*)\t\}", dot)
+    assert [re.search(r">(layers\.\d)<", head).group(1) for _, head, _ in clusters] == ["layers.1", "layers.0"]
+    for name, _, body in clusters:
+        members = body.count("\n")
+        # weight, bias, Permute (W.T) and its output, Matmul and its output, Add and its output
+        assert members == 8, name
+    assert "<B>Relu</B>" not in "".join(body for *_, body in clusters)
+    assert parse(dot)[0].keys() == parse(to_dot(loss, params=params))[0].keys()
+
+
+def test_every_core_op_has_a_kind():
+    import inspect
+
+    from tinygrad_np import Function, ops
+    from tinygrad_np.viz import _OP_KIND
+
+    core = [c for _, c in inspect.getmembers(ops, inspect.isclass) if issubclass(c, Function) and c is not Function]
+    assert len(core) > 30 and [c.__name__ for c in core if c not in _OP_KIND] == []
+
+
+def test_op_kinds_colour_the_ops():
+    w, b = Tensor.randn(2, 3, requires_grad=True), Tensor.zeros(2, requires_grad=True)
+    x = Tensor.randn(4, 3)
+    out = (x.linear(w, b).relu() @ Tensor.randn(2, 2, requires_grad=True)).log_softmax().reshape(8).sum()
+    nodes, _ = parse(to_dot(out))
+    colour = {re.search(r"<B>(\w+)</B>", a).group(1): re.search(r'fillcolor="(#\w+)"', a).group(1)
+              for n, a in nodes.items() if n.startswith("op")}
+    assert colour["Linear"] == colour["Matmul"] != colour["Relu"]
+    assert colour["LogSoftmax"] == colour["Sum"] not in (colour["Relu"], colour["Matmul"], colour["Reshape"])
+    assert len(set(colour.values())) == 4  # matmul, elementwise, reduction, shape
+
+
+def test_legend_lists_what_is_drawn():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    nodes, _ = parse(to_dot((x * 2.0).sum(), legend=True))
+    legend = nodes["legend"]
+    assert all(w in legend for w in ("output", "input", "constant", "elementwise op", "reduction op"))
+    assert "parameter" not in legend and "matmul" not in legend
+
+
+def test_deep_graph_is_walked_without_recursion():
+    x = Tensor(0.5, requires_grad=True)
+    y = x
+    for _ in range(6000):
+        y = y.sin()
+    nodes, edges = parse(to_dot(y))
+    assert (len(nodes), len(edges)) == (12001, 12000)
+
+
+# --------------------------------------------------------------------------------------------- graphviz
+
+
+def test_draw_graph_is_the_same_text_as_to_dot():
+    params, loss = mlp_like()
+    g = draw_graph(loss, params=params, rankdir="TB", hide_shape_ops=True)
+    assert type(g).__name__ == "Digraph" and g.source == to_dot(loss, params=params, rankdir="TB", hide_shape_ops=True)
+
+
+def test_draw_graph_without_graphviz_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # makes `import graphviz` raise ImportError
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[viz\]"'):
+        draw_graph(Tensor(1.0))
+    assert to_dot(Tensor(1.0)).startswith("digraph {")
+
+
+def svg_groups(path):
+    root = ET.parse(path).getroot()
+    classes = [g.get("class") for g in root.iter("{http://www.w3.org/2000/svg}g")]
+    return classes.count("node"), classes.count("edge"), classes.count("cluster")
+
+
+@needs_dot
+@pytest.mark.parametrize("options", [{}, {"group_by_module": True, "legend": True}, {"hide_shape_ops": True}])
+def test_rendered_svg_has_one_group_per_node_and_edge(tmp_path, options):
+    params, loss = mlp_like()
+    loss.backward(retain_graph=True)
+    nodes, edges = parse(to_dot(loss, params=params, **options))
+    draw_graph(loss, tmp_path / "g.svg", params=params, **options)
+    n_clusters = 2 if options.get("group_by_module") else 0
+    assert svg_groups(tmp_path / "g.svg") == (len(nodes), len(edges), n_clusters)
+    n_transposes = 2  # W.T of each layer: a Permute node and its output, gone with hide_shape_ops
+    assert len(nodes) == sum(counted(loss)[:2]) + ("legend" in nodes) - 2 * n_transposes * bool(
+        options.get("hide_shape_ops"))
+
+
+@needs_dot
+def test_rendered_odd_names_and_freed_graph(tmp_path):
+    w = Tensor([1.0, 2.0], requires_grad=True)
+    out = (w * w).sum()
+    draw_graph(out, tmp_path / "odd.svg", params={'w<1>&"q"\n\\{x|y}': w}, group_by_module=True)
+    assert svg_groups(tmp_path / "odd.svg") == (5, 5, 0)
+    assert ">w&lt;1&gt;&amp;&quot;q&quot; \\{x|y}</text>" in (tmp_path / "odd.svg").read_text()
+    out.backward()
+    draw_graph(out, tmp_path / "freed.svg")
+    assert svg_groups(tmp_path / "freed.svg") == (2, 1, 0)
+
+
+@needs_dot
+def test_save_formats(tmp_path):
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    out = (x * x).sum()
+    draw_graph(out, tmp_path / "g.png")
+    draw_graph(out, tmp_path / "g.pdf")
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "g.pdf").read_bytes()[:5] == b"%PDF-"
+    with pytest.raises(ValueError, match="output format"):
+        draw_graph(out, tmp_path / "g.unknown")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.pdf", "g.png"]  # no temporary or .gv files left

@@ -1,0 +1,406 @@
+"""Drawing the autograd graph: `to_dot` writes Graphviz DOT text (no dependency), `draw_graph` returns a
+`graphviz.Digraph` of the same text (renders to .svg/.png/.pdf with the Graphviz binaries; shows inline in Jupyter).
+
+The drawing has two kinds of node: values (tensors, boxes) and ops (the `Function` nodes, ellipses coloured by
+kind), with edges input value → op → output value, so the picture reads like the forward pass and backward runs
+against the arrows. One traversal builds the node and edge lists; one emitter writes them.
+
+What is kept after `backward()`: without `retain_graph=True` backward frees every node it went through (its inputs
+and saved arrays), so only the output, the op that made it (drawn dashed, "freed by backward") and nothing behind it
+can be drawn. With `retain_graph=True` the whole graph is drawn, with the gradients backward stored (`.grad` of the
+leaves, and of non-leaves that called `retain_grad()`).
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+
+from tinygrad_np import ops
+from tinygrad_np.autograd import Function
+from tinygrad_np.tensor import Tensor
+
+if TYPE_CHECKING:
+    import graphviz
+
+Params = Union[Mapping[str, Tensor], Any]  # a {name: tensor} mapping or anything with `named_parameters()`
+
+# ------------------------------------------------------------------------------------------------------- styles
+
+_FONT = "Helvetica,Arial,sans-serif"
+_SMALL = 6  # tensors with at most this many elements show their values; larger ones show min / mean / max
+
+# op kind -> (fill, border); the legend shows them in this order
+_OP_STYLE = {
+    "elementwise": ("#fef3c7", "#d97706"),
+    "reduction": ("#fce7f3", "#db2777"),
+    "matmul": ("#ede9fe", "#7c3aed"),
+    "shape": ("#e5e7eb", "#6b7280"),
+    "loss": ("#fee2e2", "#dc2626"),
+    "custom": ("#ccfbf1", "#0d9488"),
+}
+_OP_KIND: dict[type, str] = {
+    **dict.fromkeys(
+        [ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.Maximum, ops.Where, ops.Neg, ops.Exp, ops.Log, ops.Sqrt,
+         ops.Sin, ops.Cos, ops.Abs, ops.Sign, ops.Relu, ops.Sigmoid, ops.Tanh, ops.Softplus, ops.Gelu, ops.Clip,
+         ops.Cast], "elementwise"),
+    **dict.fromkeys([ops.Sum, ops.Max, ops.LogSumExp, ops.LogSoftmax, ops.Softmax], "reduction"),
+    ops.Matmul: "matmul",
+    ops.Linear: "matmul",
+    **dict.fromkeys([ops.Reshape, ops.Permute, ops.Expand, ops.Pad, ops.Flip, ops.GetItem, ops.Cat], "shape"),
+}
+_SHAPE_ONLY = (ops.Reshape, ops.Permute, ops.Expand)  # what hide_shape_ops collapses: the values are not changed
+_LOSS_WORDS = ("loss", "entropy", "nll", "mse")
+
+# value role -> (fill, border, extra style); the legend shows them in this order
+_ROLE_STYLE = {
+    "output": ("#fef9c3", "#111827", ""),
+    "parameter": ("#dcfce7", "#16a34a", ""),
+    "input": ("#dbeafe", "#2563eb", ""),
+    "intermediate": ("#ffffff", "#9ca3af", ""),
+    "constant": ("#f9fafb", "#9ca3af", ",dashed"),
+}
+_GRAD_COLOR = "#b91c1c"
+_MUTED = "#6b7280"
+
+
+def _op_kind(fn: Function) -> str:
+    kind = _OP_KIND.get(type(fn))
+    if kind is None:
+        name = type(fn).__name__.lower()
+        kind = "loss" if any(w in name for w in _LOSS_WORDS) else "custom"
+    return kind
+
+
+# ------------------------------------------------------------------------------------------------------- labels
+
+
+def _html(text: str) -> str:
+    """`text` made safe inside a DOT HTML-like label: markup characters escaped, control characters blanked."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in text) if not text.isprintable() else text
+
+
+def _num(x: Any) -> str:
+    return f"{x:.4g}" if isinstance(x, (float, complex)) else str(x)
+
+
+def _values(a: np.ndarray) -> list[str]:
+    """A small array's values, nested like the array (one cell); a large one's min, mean and max (three cells)."""
+    if a.size > _SMALL:
+        if a.dtype.kind not in "fiub":
+            return [f"{a.size} elements"]
+        return [_num(a.min().item()), _num(a.mean().item()), _num(a.max().item())]
+    if a.ndim == 0:
+        return [_num(a.item())]
+
+    def nested(x: Any) -> str:
+        return "[" + ", ".join(nested(y) for y in x) + "]" if isinstance(x, list) else _num(x)
+
+    return [nested(a.tolist())]
+
+
+def _shape(t: Tensor) -> str:
+    return "(" + ", ".join(map(str, t.shape)) + ("," if t.ndim == 1 else "") + ")"
+
+
+def _font(text: str, color: str | None = None, size: int | None = None) -> str:
+    attrs = (f' COLOR="{color}"' if color else "") + (f' POINT-SIZE="{size}"' if size else "")
+    return f"<FONT{attrs}>{text}</FONT>" if attrs and text else text  # Graphviz rejects an empty <FONT>
+
+
+def _value_label(t: Tensor, title: str | None, show_grad: bool, cut_op: Function | None, muted: bool) -> str:
+    """A table: title, shape and dtype, then a `data` row and a `grad` row (values, or min / mean / max columns)."""
+    rows = [f"<B>{_html(title)}</B>"] if title else []
+    rows.append(_font(f"{_shape(t)} {t.dtype}", _MUTED))
+    cells = [_values(t.data)]
+    if show_grad and t.grad is not None:
+        cells.append(_values(t.grad.data))
+    wide = len(cells[0]) == 3
+    if wide:
+        rows.append("".join(f'<TD ALIGN="RIGHT">{_font(h, _MUTED, 8)}</TD>' for h in ("", "min", "mean", "max")))
+    for head, row, color in zip(("data", "grad"), cells, (_MUTED if muted else None, _GRAD_COLOR)):
+        tds = "".join(f'<TD ALIGN="RIGHT" CELLPADDING="2">{_font(_html(c), color)}</TD>' for c in row)
+        if not wide:
+            tds = f'<TD COLSPAN="3">{_font(_html(row[0]), color)}</TD>'
+        rows.append(f'<TD ALIGN="RIGHT">{_font(head, _MUTED, 8)}</TD>{tds}')
+    if cut_op is not None:
+        rows.append(_font(f"<I>⋯ made by {_html(type(cut_op).__name__)} (beyond max_depth)</I>", _MUTED, 8))
+    return _table(rows, columns=4)
+
+
+def _table(rows: list[str], columns: int = 1) -> str:
+    """An HTML-like label; a row is either cells (<TD>...) or one text spanning all columns."""
+    span = f' COLSPAN="{columns}"' if columns > 1 else ""
+    cells = "".join(f"<TR>{r}</TR>" if r.startswith("<TD") else f"<TR><TD{span}>{r}</TD></TR>" for r in rows)
+    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{cells}</TABLE>>'
+
+
+def _attrs(**attrs: str) -> str:
+    # labels are HTML-like (<...>) and go in as they are; every other value is quoted (none contains a quote)
+    return " ".join(f"{k}={v}" if v.startswith("<") else f'{k}="{v}"' for k, v in attrs.items())
+
+
+# ------------------------------------------------------------------------------------------------------- graph
+
+
+def _param_names(params: Params | None) -> dict[int, str]:
+    """id(tensor) -> name, from a module (`named_parameters()`) or a {name: tensor} mapping; first name wins.
+
+    id() is used only to look tensors up while they are alive, never to name anything in the output.
+    """
+    if params is None:
+        return {}
+    if hasattr(params, "named_parameters"):
+        items: Iterable = params.named_parameters()
+    elif isinstance(params, Mapping):
+        items = params.items()
+    else:
+        raise TypeError(
+            f"to_dot: params must be a module (with named_parameters()) or a {{name: tensor}} mapping, "
+            f"got {type(params).__name__}"
+        )
+    names: dict[int, str] = {}
+    for name, t in items:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"to_dot: params[{name!r}] is a {type(t).__name__}, not a Tensor")
+        names.setdefault(id(t), str(name))
+    return names
+
+
+def to_dot(
+    tensor: Tensor,
+    *,
+    params: Params | None = None,
+    names: Mapping[str, Tensor] | None = None,
+    show_grad: bool = True,
+    show_constants: bool = True,
+    max_depth: int | None = None,
+    hide_shape_ops: bool = False,
+    group_by_module: bool = False,
+    rankdir: str = "LR",
+    legend: bool = False,
+) -> str:
+    """The graph of everything `tensor` depends on, as Graphviz DOT text (needs neither graphviz nor its binaries).
+
+    Value nodes (boxes) show a title (the output, a parameter's or a named tensor's name), shape and dtype, the
+    values (at most 6 elements) or min / mean / max, and the gradient when the tensor has one. Op nodes (ellipses)
+    show the `Function`'s name, coloured by kind: elementwise, reduction, matmul, shape, loss, custom.
+    Colours tell the output (bold border), parameters (green), inputs that require grad (blue), intermediate values
+    (white) and constants (dashed grey) apart. The same graph gives byte-identical text every run: nodes are named
+    by traversal order (breadth-first from `tensor`, inputs in argument order).
+
+    Args:
+        params: a module (anything with `named_parameters()`) or a {name: tensor} mapping; those tensors are drawn
+            as parameters, with their names.
+        names: {name: tensor} titles for any other tensors (not marked as parameters).
+        show_grad: show `.grad` where a tensor has one.
+        show_constants: draw inputs that do not require grad (scalar operands, data, targets); False leaves them out.
+        max_depth: draw only ops at most this many ops away from `tensor`; values cut off there say which op made
+            them. None draws everything.
+        hide_shape_ops: collapse Reshape / Permute / Expand chains into their input: the edge is labelled with the
+            collapsed ops.
+        group_by_module: put each module's parameters, with the ops consuming them (directly or through shape ops)
+            and their outputs, in a box named after the module (the parameter name up to its last dot).
+        rankdir: "LR" (left to right) or "TB" (top to bottom); also "RL", "BT".
+        legend: add a key of the colours that appear in this drawing.
+
+    After `backward()` without `retain_graph=True` the graph has been freed: only `tensor` and the op that made it
+    (marked "freed by backward") are left to draw.
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"to_dot: expected a Tensor, got {type(tensor).__name__}")
+    if rankdir not in ("LR", "TB", "RL", "BT"):
+        raise ValueError(f"to_dot: rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
+    if max_depth is not None and (not isinstance(max_depth, int) or max_depth < 0):
+        raise ValueError(f"to_dot: max_depth must be a non-negative int or None, got {max_depth!r}")
+    param_names = _param_names(params)
+    titles = dict(param_names)
+    for name, t in (names or {}).items():
+        if not isinstance(t, Tensor):
+            raise TypeError(f"to_dot: names[{name!r}] is a {type(t).__name__}, not a Tensor")
+        titles.setdefault(id(t), str(name))
+
+    def source(t: Tensor) -> tuple[Tensor, list[str]]:
+        """`t`, or with hide_shape_ops the tensor a chain of shape-only ops made it from, and those ops' names."""
+        via: list[str] = []
+        while (hide_shape_ops and isinstance(t._ctx, _SHAPE_ONLY) and t._ctx.parents is not None
+               and id(t) not in titles):
+            via.append(type(t._ctx).__name__)
+            t = t._ctx.parents[0]
+        return t, via[::-1]
+
+    # --- one breadth-first traversal: values, ops, edges (named by the order they are reached)
+    values: list[Tensor] = []
+    depth: list[int] = []
+    index: dict[int, int] = {}  # id(tensor) -> position in `values`
+    cut: dict[int, Function] = {}  # value position -> op not drawn (max_depth)
+    op_nodes: list[tuple[Function, int]] = []  # (op, position of its output)
+    edges: list[tuple[str, str, list[str]]] = []
+
+    def reach(t: Tensor, d: int) -> int:
+        i = index.get(id(t))
+        if i is None:
+            i = index[id(t)] = len(values)
+            values.append(t)
+            depth.append(d)
+            queue.append(i)
+        return i
+
+    queue: deque[int] = deque()
+    reach(tensor, 0)
+    while queue:
+        i = queue.popleft()
+        fn = values[i]._ctx
+        if fn is None:
+            continue
+        if max_depth is not None and depth[i] >= max_depth:
+            cut[i] = fn
+            continue
+        op = f"op{len(op_nodes)}"
+        op_nodes.append((fn, i))
+        edges.append((op, f"v{i}", []))
+        for p in fn.parents or ():
+            p, via = source(p)
+            if p.requires_grad or show_constants:
+                edges.append((f"v{reach(p, depth[i] + 1)}", op, via))
+
+    # --- clusters: a parameter's module owns it, the ops consuming it (through shape ops) and their outputs
+    cluster_of_value: dict[int, str] = {}
+    cluster_of_op: dict[int, str] = {}
+    if group_by_module:
+
+        def module_of(t: Tensor) -> str | None:
+            while id(t) not in param_names and isinstance(t._ctx, _SHAPE_ONLY) and t._ctx.parents is not None:
+                t = t._ctx.parents[0]
+            name = param_names.get(id(t))
+            if name is None:
+                return None
+            return name.rpartition(".")[0] or None  # a top-level parameter belongs to no cluster
+
+        for i, t in enumerate(values):
+            if (m := module_of(t)) is not None and id(t) in param_names:
+                cluster_of_value[i] = m
+        for k, (fn, out) in enumerate(op_nodes):
+            mods = {module_of(p) for p in fn.parents or ()} - {None}
+            if len(mods) == 1:
+                cluster_of_op[k] = cluster_of_value[out] = mods.pop()
+
+    # --- emit
+    roles_seen: list[str] = []
+    kinds_seen: list[str] = []
+    show_grad = show_grad and any(t.grad is not None for t in values)
+    node_lines: dict[str | None, list[str]] = {None: []}
+
+    for i, t in enumerate(values):
+        if t is tensor:
+            role = "output"
+        elif id(t) in param_names:
+            role = "parameter"
+        elif not t.requires_grad:
+            role = "constant"
+        elif t._ctx is None:
+            role = "input"
+        else:
+            role = "intermediate"
+        fill, border, extra = _ROLE_STYLE[role]
+        title = titles.get(id(t), "output" if role == "output" else None)
+        label = _value_label(t, title, show_grad, cut.get(i), muted=role == "constant")
+        attrs = _attrs(label=label, shape="box", style="rounded,filled" + extra, fillcolor=fill, color=border)
+        if role == "output":
+            attrs += " penwidth=2.5"
+        node_lines.setdefault(cluster_of_value.get(i), []).append(f"\tv{i} [{attrs}]\n")
+        if role not in roles_seen:
+            roles_seen.append(role)
+
+    for k, (fn, _) in enumerate(op_nodes):
+        name = _html(type(fn).__name__)
+        if fn.parents is None:
+            label = _table([f"<B>{name}</B>", '<FONT POINT-SIZE="8"><I>freed by backward</I></FONT>'])
+            attrs = _attrs(label=label, shape="ellipse", style="dashed", color=_MUTED, fontcolor=_MUTED)
+        else:
+            kind = _op_kind(fn)
+            fill, border = _OP_STYLE[kind]
+            attrs = _attrs(label=f"<<B>{name}</B>>", shape="ellipse", style="filled", fillcolor=fill, color=border)
+            if kind not in kinds_seen:
+                kinds_seen.append(kind)
+        node_lines.setdefault(cluster_of_op.get(k), []).append(f"\top{k} [{attrs}]\n")
+
+    lines = [
+        f'\tgraph [rankdir={rankdir} fontname="{_FONT}" fontsize=10 nodesep=0.2 ranksep=0.3]\n',
+        f'\tnode [fontname="{_FONT}" fontsize=10 margin="0.08,0.04" height=0.3 penwidth=1.2]\n',
+        f'\tedge [fontname="{_FONT}" fontsize=8 color="#4b5563" arrowsize=0.6 fontcolor="{_MUTED}"]\n',
+        *node_lines.pop(None),
+    ]
+    for n, (module, body) in enumerate(node_lines.items()):
+        label = f'<<FONT COLOR="{_MUTED}">{_html(module)}</FONT>>'
+        lines.append(f'\tsubgraph cluster_{n} {{\n\t\t{_attrs(label=label, style="rounded,dashed", color=_MUTED)}\n')
+        lines.extend("\t" + line for line in body)
+        lines.append("\t}\n")
+    for a, b, via in edges:
+        lines.append(f"\t{a} -> {b}" + (f" [{_attrs(label=_table([_html(' · '.join(via))]), style='dashed')}]"
+                                         if via else "") + "\n")
+    if legend:
+        lines.append(_legend(roles_seen, kinds_seen))
+    return "digraph {\n" + "".join(lines) + "}\n"
+
+
+def _legend(roles: list[str], kinds: list[str]) -> str:
+    """One table node with a swatch for each value role and op kind that appears in the drawing."""
+    cells = []
+    for role in [r for r in _ROLE_STYLE if r in roles]:
+        fill, border, _ = _ROLE_STYLE[role]
+        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" STYLE="rounded">{role}</TD>')
+    for kind in [k for k in _OP_STYLE if k in kinds]:
+        fill, border = _OP_STYLE[kind]
+        cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" STYLE="rounded"><I>{kind} op</I></TD>')
+    table = f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="3"><TR>{"".join(cells)}</TR></TABLE>>'
+    return f'\tlegend [{_attrs(label=table, shape="plaintext", fontsize="9")}]\n'
+
+
+# ------------------------------------------------------------------------------------------------------- graphviz
+
+
+def draw_graph(tensor: Tensor, filename: str | os.PathLike | None = None, **options: Any) -> graphviz.Digraph:
+    """The graph of everything `tensor` depends on, as a `graphviz.Digraph` (shown inline in Jupyter).
+
+    Takes `to_dot`'s options (`params=model`, `rankdir="TB"`, `max_depth=`, `hide_shape_ops=`, ...); its `.source`
+    is exactly `to_dot(tensor, **options)`. With `filename` ending in .svg, .png or .pdf (or any format Graphviz
+    knows) it is also rendered there with the Graphviz `dot` binary, atomically. Needs the graphviz package
+    (`pip install -e ".[viz]"`) and, to render, the Graphviz binaries (`apt-get install graphviz`).
+    """
+    try:
+        import graphviz
+    except ImportError as e:
+        raise ImportError(
+            'draw_graph needs the graphviz Python package: pip install -e ".[viz]" (or pip install graphviz); '
+            "to_dot() makes the DOT text without it"
+        ) from e
+    dot = to_dot(tensor, **options)
+    body = [line + "\n" for line in dot.split("\n")[1:-2]]  # between "digraph {" and "}"
+    graph = graphviz.Digraph(body=body)
+    if filename is not None:
+        save(graph, filename)
+    return graph
+
+
+def save(graph: graphviz.Digraph, filename: str | os.PathLike) -> None:
+    """Render `graph` with Graphviz's `dot` into `filename`, the format named by its suffix (.svg, .png, .pdf, ...)."""
+    import graphviz
+
+    path = Path(filename)
+    fmt = path.suffix[1:].lower()
+    if fmt not in graphviz.FORMATS:
+        raise ValueError(f"draw_graph: cannot tell an output format from {str(path)!r}; use .svg, .png or .pdf")
+    data = graph.pipe(format=fmt)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # beside the target, so os.replace is atomic
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
