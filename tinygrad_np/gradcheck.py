@@ -41,7 +41,9 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
         out.backward(v)
         analytic = [np.zeros(t.shape) if t.grad is None else t.grad.data.copy() for t in wrt]
         for t in wrt:
-            t.data = np.array(t.data)  # a private, writable copy to perturb (the input may be a read-only view)
+            # a private, writable, C-ordered copy to perturb (the input may be a read-only or Fortran-ordered view;
+            # C order makes `reshape(-1)` below a view, so writing to it really perturbs the input)
+            t.data = np.array(t.data, order="C")
 
         def objective() -> float:
             with no_grad():

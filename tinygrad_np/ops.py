@@ -260,11 +260,17 @@ class Relu(Function):
         return g * (self.z > 0)
 
 
+def _sigmoid(x):
+    e = np.exp(-np.abs(x))  # in (0, 1]: no overflow
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
 class Sigmoid(Function):
-    """z = σ(x) = 1/(1 + e⁻ˣ);  dz/dx = z(1 − z). Computed as ½ + ½·tanh(x/2), which never overflows."""
+    """z = σ(x) = 1/(1 + e⁻ˣ);  dz/dx = z(1 − z). Computed from e^(−|x|), which never overflows and keeps full
+    relative precision for x ≪ 0 (½ + ½·tanh(x/2) would cancel to 0 there, and log σ(x) with it)."""
 
     def forward(self, x):
-        self.z = 0.5 + 0.5 * np.tanh(0.5 * x)
+        self.z = _sigmoid(x)
         return self.z
 
     def backward(self, g):
@@ -288,7 +294,7 @@ class Softplus(Function):
     def forward(self, x, beta=1.0, threshold=20.0):
         bx = x * beta
         self.linear = bx > threshold
-        self.sig = 0.5 + 0.5 * np.tanh(0.5 * bx)
+        self.sig = _sigmoid(bx)
         return np.where(self.linear, x, np.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
 
     def backward(self, g):

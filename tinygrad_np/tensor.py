@@ -588,7 +588,7 @@ class Tensor:
     def pad(self, pad: Sequence[Any], value: float = 0.0) -> Tensor:
         """Constant padding. `pad` as `torch.nn.functional.pad`: (left, right) of the last axis, then of the one
         before, …; or as NumPy: one (before, after) pair per axis."""
-        if all(isinstance(p, (tuple, list)) for p in pad):
+        if pad and all(isinstance(p, (tuple, list)) for p in pad):  # () is the flat form padding nothing
             widths = [tuple(p) for p in pad]
         else:
             if len(pad) % 2 or len(pad) // 2 > self.ndim:
