@@ -1,1 +1,21 @@
-"""nn: modules, losses, optimizers and data for tinygrad_np (filled in by the nn issue)."""
+"""nn: modules, layers, losses, optimizers, initialisers and save/load for tinygrad_np — shaped like `torch.nn`.
+
+    import nn
+    model = nn.MLP([784, 128, 64, 10])
+    opt = nn.optim.Adam(model.parameters(), lr=1e-3)
+    loss = nn.functional.cross_entropy(model(x), y)     # or nn.F.cross_entropy
+"""
+from . import functional, init, optim
+from . import functional as F
+from .layers import GELU, MLP, Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module, ModuleList, Parameter, ParameterList, Sequential
+from .serialization import load, save
+
+__all__ = [
+    "functional", "F", "init", "optim", "save", "load",
+    "Module", "Parameter", "Sequential", "ModuleList", "ParameterList",
+    "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Flatten", "Identity",
+    "Dropout", "MLP",
+    "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
+]

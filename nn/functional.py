@@ -1,0 +1,424 @@
+"""Functional forms of layers and losses, like `torch.nn.functional` (import it as `F`).
+
+The central piece is `cross_entropy`: ONE graph node (`SoftmaxCrossEntropy`) that fuses log-softmax and the
+negative log-likelihood, so its backward is the hand-derived `(softmax(logits) − target) / m` — not a chain of
+softmax, log, indexing and mean nodes. `binary_cross_entropy` and `binary_cross_entropy_with_logits` are fused
+nodes for the same reasons (a stable forward, an exact and cheap backward).
+
+`reduction` is 'mean' (the default), 'sum' or 'none' (one loss per sample), as in PyTorch. Targets never receive
+gradients here.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from tinygrad_np import Function, Tensor
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _as_array(x: Any) -> np.ndarray:
+    return x.data if isinstance(x, Tensor) else np.asarray(x)
+
+
+def _check_reduction(fn: str, reduction: str) -> None:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _check_same_shape(fn: str, input: Tensor, target: np.ndarray | Tensor) -> None:
+    # PyTorch only warns here and broadcasts; a (N, 1) output against (N,) targets then silently becomes an
+    # (N, N) loss. We refuse instead.
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"{fn}: target shape {tuple(target.shape)} differs from input shape {tuple(input.shape)}")
+
+
+# ------------------------------------------------------------------------------------------------ activations etc.
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """input @ weightᵀ + bias, with `weight` of shape (out_features, in_features) as in PyTorch."""
+    out = input @ weight.T
+    return out if bias is None else out + bias
+
+
+def relu(input: Tensor) -> Tensor:
+    return input.relu()
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01) -> Tensor:
+    return input.leakyrelu(negative_slope)
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:
+    return input.tanh()
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    return input.gelu(approximate)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return input.softplus(beta, threshold)
+
+
+def softmax(input: Tensor, dim: int = -1) -> Tensor:
+    return input.softmax(dim)
+
+
+def log_softmax(input: Tensor, dim: int = -1) -> Tensor:
+    return input.log_softmax(dim)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Inverted dropout: in training, zero each element with probability `p` and scale the survivors by
+    1/(1 − p), so the expected value is unchanged and evaluation needs no rescaling. The mask is drawn from
+    tinygrad_np's generator (`Tensor.manual_seed`). Identity when `training` is False or p = 0."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return input * 0.0
+    keep = Tensor.rand(*input.shape, dtype=input.dtype).data >= p  # P(keep) = 1 − p
+    return input * Tensor(keep * np.asarray(1 / (1 - p), input.dtype))
+
+
+def one_hot(tensor: Tensor | np.ndarray, num_classes: int = -1) -> Tensor:
+    """Class indices of any shape → int64 one-hot rows of shape (*shape, num_classes) (max index + 1 if -1)."""
+    idx = _as_array(tensor)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: class indices must be integers, got {idx.dtype}")
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise IndexError(f"one_hot: class values must be in [0, {num_classes}), got min {idx.min()}, max {idx.max()}")
+    return Tensor((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+def l2_penalty(parameters: Iterable[Tensor]) -> Tensor:
+    """Σ ‖p‖² over `parameters`: an explicit L2 term to add to the loss.
+
+    Adding `(λ / 2) * l2_penalty(model.parameters())` to the loss changes each gradient by λ·p — exactly what
+    `SGD(..., weight_decay=λ)` does without the extra term.
+    """
+    total = None
+    for p in parameters:
+        term = (p * p).sum()
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("l2_penalty: got no parameters")
+    return total
+
+
+# ---------------------------------------------------------------------------------------------- the fused node
+
+
+def _classes_last(a: np.ndarray) -> np.ndarray:
+    """(N, C, d1, …) → (N·d1·…, C); (C,) → (1, C): one row of class scores per sample."""
+    if a.ndim == 1:
+        return a.reshape(1, -1)
+    if a.ndim == 2:
+        return a
+    return np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
+
+
+def _classes_back(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of `_classes_last` for an array of the input's `shape`."""
+    if len(shape) <= 2:
+        return rows.reshape(shape)
+    return np.moveaxis(rows.reshape((shape[0], *shape[2:], shape[1])), -1, 1)
+
+
+def _reduce(losses: np.ndarray, reduction: str, count: int, batch_shape: tuple[int, ...]) -> np.ndarray:
+    if reduction == "none":
+        return losses.reshape(batch_shape)
+    total = losses.sum()
+    if reduction == "sum":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / count  # count 0 (every target ignored): nan, as PyTorch
+
+
+def _upstream(g: np.ndarray, reduction: str, count: int) -> np.ndarray:
+    """d(reduced loss)/d(loss_i) · g, one entry per sample (M, 1) or a scalar."""
+    if reduction == "none":
+        return g.reshape(-1, 1)
+    if reduction == "sum":
+        return g
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return g / count
+
+
+class SoftmaxCrossEntropy(Function):
+    """loss_i = −Σ_c q_ic · log softmax(x_i)_c, reduced over the samples i; x are logits (classes on axis 1).
+
+    q is the target distribution: one-hot rows for class indices, the given rows for probability targets, with
+    label smoothing ε applied as q ← (1 − ε)·q + ε/C (PyTorch's definition).
+
+    Forward: log softmax(x) = (x − max x) − log Σ e^(x − max x) — the max is subtracted, so no logit is too large.
+    Backward: ∂loss_i/∂x_i = softmax(x_i)·Σ_c q_ic − q_i, which is softmax(x_i) − q_i for a distribution q; times
+    g/m for 'mean' (m = number of samples not ignored), g for 'sum', g_i for 'none'. Computed directly from the
+    softmax saved by the forward.
+    """
+
+    def forward(self, logits, target, reduction, label_smoothing, ignore_index):
+        x = _classes_last(logits)
+        n_classes = x.shape[1]
+        shifted = x - x.max(axis=1, keepdims=True)  # every entry ≤ 0: exp cannot overflow
+        probs = np.exp(shifted)
+        total = probs.sum(axis=1, keepdims=True)  # ≥ 1 (the max contributes e⁰): the log is finite
+        log_total = np.log(total)
+        probs /= total
+        eps = label_smoothing
+        if target.dtype.kind in "iu":  # class indices
+            y = target.reshape(-1)
+            valid = y != ignore_index
+            y = np.where(valid, y, 0)
+            losses = log_total[:, 0] - shifted[np.arange(len(y)), y]  # −log softmax at the target class
+            if eps:  # −Σ_c q_c log p_c with q = (1 − ε)·onehot + ε/C
+                losses = (1 - eps) * losses + eps * (log_total[:, 0] - shifted.mean(axis=1))
+            if not valid.all():
+                losses[~valid] = 0
+            count = int(valid.sum())
+            self.y, self.valid, self.q = y, valid, None
+        else:  # probabilities / one-hot rows
+            q = _classes_last(target)
+            if eps:
+                q = q * (1 - eps) + eps / n_classes
+            shifted -= log_total  # now log softmax
+            losses = -(q * shifted).sum(axis=1)
+            count = len(losses)
+            self.q = q
+        self.probs, self.eps, self.n_classes, self.count = probs, eps, n_classes, count
+        self.shape, self.reduction = logits.shape, reduction
+        batch_shape = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
+        return _reduce(losses, reduction, count, batch_shape)
+
+    def backward(self, g):
+        scale = _upstream(g, self.reduction, self.count)
+        if self.q is None:
+            grad = self.probs * scale
+            if self.eps:
+                grad -= (self.eps / self.n_classes) * scale
+            rows = np.arange(len(self.y))
+            grad[rows, self.y] -= (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale)
+            if not self.valid.all():
+                grad[~self.valid] = 0
+        else:
+            grad = self.probs * self.q.sum(axis=1, keepdims=True)
+            grad -= self.q
+            grad *= scale
+        return _classes_back(grad, self.shape)
+
+
+def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduction: str = "mean",
+                  label_smoothing: float = 0.0) -> Tensor:
+    """Softmax cross-entropy between logits `input` and `target`, as ONE graph node (`SoftmaxCrossEntropy`).
+
+    `input`: logits of shape (N, C), (C,) or (N, C, d1, …). `target`: class indices (an integer array or Tensor of
+    shape (N,), (), or (N, d1, …)) — entries equal to `ignore_index` are left out — or class probabilities /
+    one-hot rows of the input's shape (floating point). `label_smoothing` ε mixes the targets with the uniform
+    distribution: q = (1 − ε)·q + ε/C. Stable for logits of any magnitude; float32 in, float32 out.
+    """
+    input = _as_tensor(input)
+    _check_reduction("cross_entropy", reduction)
+    if input.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: logits must be floating point, got {input.dtype}")
+    if input.ndim == 0:
+        raise ValueError("cross_entropy: logits must have a class axis, got a 0-d tensor")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    axis = 1 if input.ndim > 1 else 0
+    n_classes = input.shape[axis]
+    batch_shape = input.shape[:axis] + input.shape[axis + 1:]
+    t = _as_array(target)
+    if t.dtype.kind in "iu":
+        if t.shape != batch_shape:
+            raise ValueError(f"cross_entropy: class-index target of shape {t.shape} does not fit logits of shape "
+                             f"{input.shape} (expected target shape {batch_shape})")
+        bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+        if bad.any():
+            raise IndexError(f"cross_entropy: target class {t[bad].flat[0]} is out of range for {n_classes} "
+                             f"classes (logits of shape {input.shape})")
+    elif t.dtype.kind == "f":
+        if t.shape != input.shape:
+            raise ValueError(f"cross_entropy: probability target of shape {t.shape} does not match logits of shape "
+                             f"{input.shape} (class indices must be an integer array)")
+        t = t.astype(input.dtype, copy=False)
+    else:
+        raise TypeError(f"cross_entropy: target must hold integer class indices or float probabilities, got {t.dtype}")
+    return SoftmaxCrossEntropy.apply(input, target=t, reduction=reduction, label_smoothing=float(label_smoothing),
+                                     ignore_index=ignore_index)
+
+
+# ---------------------------------------------------------------------------------------------- other losses
+
+
+def _class_indices(fn: str, input: Tensor, target: Any, ignore_index: int) -> np.ndarray:
+    axis = 1 if input.ndim > 1 else 0
+    batch_shape = input.shape[:axis] + input.shape[axis + 1:]
+    t = _as_array(target)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: target must hold integer class indices, got {t.dtype}")
+    if t.shape != batch_shape:
+        raise ValueError(f"{fn}: target of shape {t.shape} does not fit input of shape {input.shape} "
+                         f"(expected {batch_shape})")
+    n_classes = input.shape[axis]
+    bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+    if bad.any():
+        raise IndexError(f"{fn}: target class {t[bad].flat[0]} is out of range for {n_classes} classes")
+    return t
+
+
+def nll_loss(input: Tensor, target: Any, *, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood: −input[i, target_i] for log-probabilities `input` (e.g. from `log_softmax`),
+    reduced; `cross_entropy(x, y)` equals `nll_loss(log_softmax(x, dim=1), y)` but as one fused node."""
+    input = _as_tensor(input)
+    _check_reduction("nll_loss", reduction)
+    if input.ndim == 0:
+        raise ValueError("nll_loss: input must have a class axis, got a 0-d tensor")
+    t = _class_indices("nll_loss", input, target, ignore_index)
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)
+    if input.ndim == 1:
+        picked = input[int(safe)]
+    else:
+        index = list(np.indices(safe.shape, sparse=True))  # sample coordinates, broadcastable
+        index.insert(1, safe)  # the class axis is axis 1
+        picked = input[tuple(index)]
+    losses = -picked
+    if not valid.all():
+        losses = losses * Tensor(valid.astype(input.dtype))
+    if reduction == "none":
+        return losses
+    total = losses.sum()
+    if reduction == "sum":
+        return total
+    count = int(valid.sum())
+    return total * (1.0 / count) if count else total * float("nan")
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error (input − target)², reduced."""
+    input = _as_tensor(input)
+    _check_reduction("mse_loss", reduction)
+    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, input.dtype))
+    _check_same_shape("mse_loss", input, target)
+    diff = input - target
+    return _reduce_tensor(diff * diff, reduction)
+
+
+def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean absolute error |input − target|, reduced."""
+    input = _as_tensor(input)
+    _check_reduction("l1_loss", reduction)
+    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, input.dtype))
+    _check_same_shape("l1_loss", input, target)
+    return _reduce_tensor((input - target).abs(), reduction)
+
+
+def _reduce_tensor(losses: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return losses
+    return losses.sum() if reduction == "sum" else losses.mean()
+
+
+class BinaryCrossEntropy(Function):
+    """loss = −w·[y·log x + (1 − y)·log(1 − x)] for probabilities x, each log clamped at −100 as in PyTorch (so
+    x = 0 or 1 gives a finite loss);  ∂loss/∂x = w·(x − y) / max(x(1 − x), 1e-12)."""
+
+    def forward(self, x, target, weight, reduction):
+        with np.errstate(divide="ignore"):
+            log_x = np.maximum(np.log(x), -100)
+            log_1mx = np.maximum(np.log1p(-x), -100)
+        losses = -(target * log_x + (1 - target) * log_1mx)
+        if weight is not None:
+            losses = losses * weight
+        self.x, self.y, self.w, self.reduction = x, target, weight, reduction
+        return _reduce(losses.reshape(-1), reduction, x.size, x.shape)
+
+    def backward(self, g):
+        scale = g if self.reduction == "none" else _upstream(g, self.reduction, self.x.size)
+        x = self.x
+        grad = (x - self.y) / np.maximum(x * (1 - x), 1e-12) * scale
+        return grad if self.w is None else grad * self.w
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """loss = w·[(1 − y)·x + (1 + (p − 1)·y)·softplus(−x)] for logits x (p = pos_weight, 1 if absent), which is
+    −w·[p·y·log σ(x) + (1 − y)·log(1 − σ(x))] computed without overflow: softplus(−x) = max(−x, 0) + log(1 + e^−|x|).
+    ∂loss/∂x = w·[(1 − y) − (1 + (p − 1)·y)·σ(−x)], which is w·(σ(x) − y) when p = 1."""
+
+    def forward(self, x, target, weight, pos_weight, reduction):
+        softplus_neg = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+        lw = 1 if pos_weight is None else 1 + (pos_weight - 1) * target
+        losses = (1 - target) * x + lw * softplus_neg
+        if weight is not None:
+            losses = losses * weight
+        self.x, self.y, self.w, self.lw, self.reduction = x, target, weight, lw, reduction
+        return _reduce(losses.reshape(-1), reduction, x.size, x.shape)
+
+    def backward(self, g):
+        scale = g if self.reduction == "none" else _upstream(g, self.reduction, self.x.size)
+        sig_neg = 0.5 - 0.5 * np.tanh(0.5 * self.x)  # σ(−x), never overflows
+        grad = ((1 - self.y) - self.lw * sig_neg) * scale
+        return grad if self.w is None else grad * self.w
+
+
+def _bce_args(fn: str, input: Tensor, target: Any, weight: Any, reduction: str) -> tuple[np.ndarray, Any]:
+    _check_reduction(fn, reduction)
+    if input.dtype.kind != "f":
+        raise TypeError(f"{fn}: input must be floating point, got {input.dtype}")
+    t = _as_array(target)
+    _check_same_shape(fn, input, t)
+    t = t.astype(input.dtype, copy=False)
+    if weight is not None:
+        w = _as_array(weight).astype(input.dtype, copy=False)
+        _check_broadcasts(fn, "weight", w, input)
+        weight = w
+    return t, weight
+
+
+def _check_broadcasts(fn: str, name: str, w: np.ndarray, input: Tensor) -> None:
+    try:
+        ok = np.broadcast_shapes(w.shape, input.shape) == input.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{fn}: {name} of shape {w.shape} does not broadcast to input shape {input.shape}")
+
+
+def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy between probabilities `input` (in [0, 1], e.g. after a sigmoid) and `target`; logs are
+    clamped at −100 as in PyTorch. Prefer `binary_cross_entropy_with_logits` on the raw scores: it is stable."""
+    input = _as_tensor(input)
+    t, weight = _bce_args("binary_cross_entropy", input, target, weight, reduction)
+    if input.numel() and (input.data.min() < 0 or input.data.max() > 1):
+        raise ValueError(f"binary_cross_entropy: input values must be probabilities in [0, 1], got values in "
+                         f"[{input.data.min()}, {input.data.max()}] (use binary_cross_entropy_with_logits for logits)")
+    return BinaryCrossEntropy.apply(input, target=t, weight=weight, reduction=reduction)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean",
+                                     pos_weight: Any = None) -> Tensor:
+    """Sigmoid + binary cross-entropy as one stable node, for logits `input` of any magnitude. `pos_weight`
+    (broadcast along the last axis, one entry per class) weighs the positive term, as in PyTorch."""
+    input = _as_tensor(input)
+    t, weight = _bce_args("binary_cross_entropy_with_logits", input, target, weight, reduction)
+    if pos_weight is not None:
+        pos_weight = _as_array(pos_weight).astype(input.dtype, copy=False)
+        _check_broadcasts("binary_cross_entropy_with_logits", "pos_weight", pos_weight, input)
+    return BinaryCrossEntropyWithLogits.apply(input, target=t, weight=weight, pos_weight=pos_weight,
+                                              reduction=reduction)

@@ -1,0 +1,219 @@
+"""Layers: `Linear`, the activations, `Flatten`, `Identity`, `Dropout`, and `MLP`."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Callable, Union
+
+from tinygrad_np import Tensor
+
+from . import functional as F
+from . import init
+from .module import Module, ModuleList, Parameter
+
+
+class Linear(Module):
+    """y = x @ Wᵀ + b, with `weight` W of shape (out_features, in_features) and `bias` b of shape (out_features,)
+    — PyTorch's layout, so weights can be copied between the two as they are.
+
+    Default initialisation (PyTorch's, exactly): `kaiming_uniform_(weight, a=√5)`, which is
+    U(−1/√in_features, 1/√in_features), and the bias from the same U(−1/√in_features, 1/√in_features). Why this
+    one: a model ported from PyTorch starts from the same distribution and trains the same way, and a
+    1/√fan_in scale keeps each layer's pre-activations of order one for inputs of order one, which trains
+    shallow MLPs well. For deep ReLU networks He initialisation (`init.kaiming_normal_(w, nonlinearity='relu')`,
+    std √(2/fan_in), about 2.4× larger) keeps activations from shrinking layer by layer; call it after
+    construction (or override `reset_parameters`).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = Parameter(Tensor.empty(self.out_features, self.in_features, dtype=dtype))
+        if bias:
+            self.bias = Parameter(Tensor.empty(self.out_features, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw fresh weights (see the class docstring for the distribution)."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1:] != (self.in_features,):
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}): input of shape {x.shape} does not "
+                             f"end in {self.in_features} features")
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+# ---------------------------------------------------------------------------------------------------- activations
+
+
+class ReLU(Module):
+    """max(x, 0)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.relu()
+
+
+class LeakyReLU(Module):
+    """x for x > 0, negative_slope · x otherwise."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.leakyrelu(self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Sigmoid(Module):
+    """1 / (1 + e⁻ˣ)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.sigmoid()
+
+
+class Tanh(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x.tanh()
+
+
+class GELU(Module):
+    """x·Φ(x) (approximate='tanh' for the tanh formula)."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.gelu(self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Softmax(Module):
+    """e^x / Σ e^x along `dim`. For training, give the logits to `CrossEntropyLoss` instead (it is stabler and
+    cheaper than a Softmax followed by a log)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.softmax(self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """log softmax along `dim` (pair with `NLLLoss`)."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.log_softmax(self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+# ---------------------------------------------------------------------------------------------------- plumbing
+
+
+class Flatten(Module):
+    """Merge the axes start_dim … end_dim into one; by default everything but the batch axis: (N, …) → (N, D)."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Identity(Module):
+    """Returns its input (a placeholder; arguments are accepted and ignored, as in PyTorch)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Dropout(Module):
+    """Inverted dropout: in training mode zero each element with probability `p` and scale the rest by 1/(1 − p);
+    in evaluation mode (`model.eval()`) the identity. The mask comes from `Tensor.manual_seed`'s generator."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+# ---------------------------------------------------------------------------------------------------- MLP
+
+Activation = Union[type, Module, Callable[[Tensor], Tensor]]
+
+
+class MLP(Module):
+    """A multilayer perceptron from layer sizes: `MLP([784, 128, 64, 10])` is Linear(784→128) → ReLU →
+    Linear(128→64) → ReLU → Linear(64→10), with no activation after the last layer (it outputs logits, for
+    `cross_entropy`).
+
+    `layer_dims[0]` is the input size and `layer_dims[l]` the size of layer l, as in the classic
+    `layer_dims = [n_x, n_h1, …, n_y]` notation; layer l's parameters are `layers.{l-1}.weight` / `.bias`.
+    `activation` is a Module class (instantiated once), a Module, or a function such as `F.relu`. With
+    `dropout > 0`, a `Dropout(dropout)` follows every hidden activation.
+    """
+
+    def __init__(self, layer_dims: Sequence[int], activation: Activation = ReLU, dropout: float = 0.0,
+                 bias: bool = True, dtype: Any = None) -> None:
+        super().__init__()
+        dims = [int(d) for d in layer_dims]
+        if len(dims) < 2:
+            raise ValueError(f"MLP: layer_dims needs at least an input and an output size, got {list(layer_dims)}")
+        self.layer_dims = dims
+        self.layers = ModuleList([Linear(a, b, bias=bias, dtype=dtype) for a, b in zip(dims, dims[1:])])
+        self.activation = activation() if isinstance(activation, type) else activation
+        if dropout:
+            self.dropout = Dropout(dropout)
+        else:
+            self.dropout = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < last:
+                x = self.activation(x)
+                if self.dropout is not None:
+                    x = self.dropout(x)
+        return x
+
+    def extra_repr(self) -> str:
+        return f"layer_dims={self.layer_dims}"
