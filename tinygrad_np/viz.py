@@ -66,6 +66,14 @@ _ROLE_STYLE = {
 }
 _GRAD_COLOR = "#b91c1c"
 _MUTED = "#6b7280"
+_ROLE_ATTRS = {
+    role: f'shape="box" style="rounded,filled{extra}" fillcolor="{fill}" color="{border}"'
+    + (" penwidth=2.5" if role == "output" else "")
+    for role, (fill, border, extra) in _ROLE_STYLE.items()
+}
+_KIND_ATTRS = {kind: f'shape="ellipse" style="filled" fillcolor="{fill}" color="{border}"'
+               for kind, (fill, border) in _OP_STYLE.items()}
+_FREED_ATTRS = f'shape="ellipse" style="dashed" color="{_MUTED}" fontcolor="{_MUTED}"'
 
 
 def _op_kind(fn: Function) -> str:
@@ -77,72 +85,67 @@ def _op_kind(fn: Function) -> str:
 
 
 # ------------------------------------------------------------------------------------------------------- labels
+# Labels are Graphviz HTML-like labels: a borderless table per value node. They are built from string templates,
+# not helper calls per cell, because a 10,000-node graph makes 10,000 of them.
 
 
 def _html(text: str) -> str:
     """`text` made safe inside a DOT HTML-like label: markup characters escaped, control characters blanked."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    return "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in text) if not text.isprintable() else text
+    return text if text.isprintable() else "".join(" " if ord(c) < 32 or c == "\x7f" else c for c in text)
 
 
 def _num(x: Any) -> str:
     return f"{x:.4g}" if isinstance(x, (float, complex)) else str(x)
 
 
-def _values(a: np.ndarray) -> list[str]:
-    """A small array's values, nested like the array (one cell); a large one's min, mean and max (three cells)."""
-    if a.size > _SMALL:
-        if a.dtype.kind not in "fiub":
-            return [f"{a.size} elements"]
-        return [_num(a.min().item()), _num(a.mean().item()), _num(a.max().item())]
-    if a.ndim == 0:
-        return [_num(a.item())]
-
-    def nested(x: Any) -> str:
-        return "[" + ", ".join(nested(y) for y in x) + "]" if isinstance(x, list) else _num(x)
-
-    return [nested(a.tolist())]
+def _nested(x: Any) -> str:
+    return "[" + ", ".join(map(_nested, x)) + "]" if isinstance(x, list) else _num(x)
 
 
-def _shape(t: Tensor) -> str:
-    return "(" + ", ".join(map(str, t.shape)) + ("," if t.ndim == 1 else "") + ")"
+def _values(a: np.ndarray) -> tuple[str, ...]:
+    """A small array's values, nested like the array (one cell); a large one's min, mean and max (three cells).
+
+    Only digits, signs, dots, brackets, letters and spaces: nothing that needs escaping in a label.
+    """
+    if a.size <= _SMALL:
+        return (_nested(a.tolist()),)
+    if a.dtype.kind not in "fiub":
+        return (f"{a.size} elements",)
+    return _num(a.min().item()), _num(a.sum().item() / a.size), _num(a.max().item())
 
 
-def _font(text: str, color: str | None = None, size: int | None = None) -> str:
-    attrs = (f' COLOR="{color}"' if color else "") + (f' POINT-SIZE="{size}"' if size else "")
-    return f"<FONT{attrs}>{text}</FONT>" if attrs and text else text  # Graphviz rejects an empty <FONT>
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+_TABLE = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+_SPAN = '<TR><TD COLSPAN="4">{}</TD></TR>'
+_HEAD = f'<TD ALIGN="RIGHT"><FONT COLOR="{_MUTED}" POINT-SIZE="8">{{}}</FONT></TD>'
+_SUMMARY_HEAD = "<TR><TD></TD>" + "".join(_HEAD.format(h) for h in ("min", "mean", "max")) + "</TR>"
 
 
-def _value_label(t: Tensor, title: str | None, show_grad: bool, cut_op: Function | None, muted: bool) -> str:
-    """A table: title, shape and dtype, then a `data` row and a `grad` row (values, or min / mean / max columns)."""
-    rows = [f"<B>{_html(title)}</B>"] if title else []
-    rows.append(_font(f"{_shape(t)} {t.dtype}", _MUTED))
-    cells = [_values(t.data)]
-    if show_grad and t.grad is not None:
-        cells.append(_values(t.grad.data))
-    wide = len(cells[0]) == 3
-    if wide:
-        rows.append("".join(f'<TD ALIGN="RIGHT">{_font(h, _MUTED, 8)}</TD>' for h in ("", "min", "mean", "max")))
-    for head, row, color in zip(("data", "grad"), cells, (_MUTED if muted else None, _GRAD_COLOR)):
-        tds = "".join(f'<TD ALIGN="RIGHT" CELLPADDING="2">{_font(_html(c), color)}</TD>' for c in row)
-        if not wide:
-            tds = f'<TD COLSPAN="3">{_font(_html(row[0]), color)}</TD>'
-        rows.append(f'<TD ALIGN="RIGHT">{_font(head, _MUTED, 8)}</TD>{tds}')
+def _data_row(head: str, cells: tuple[str, ...], color: str | None) -> str:
+    font, end = (f'<FONT COLOR="{color}">', "</FONT>") if color else ("", "")
+    if len(cells) == 3:
+        tds = "".join(f'<TD ALIGN="RIGHT" CELLPADDING="2">{font}{c}{end}</TD>' for c in cells)
+    else:
+        tds = f'<TD COLSPAN="3">{font}{cells[0]}{end}</TD>'
+    return f"<TR>{_HEAD.format(head)}{tds}</TR>"
+
+
+def _value_label(t: Tensor, title: str | None, grad: Tensor | None, cut_op: Function | None, muted: bool) -> str:
+    """Title, shape and dtype, then a `data` row and a `grad` row: the values, or min / mean / max columns."""
+    data = _values(t.data)
+    rows = _SPAN.format(f"<B>{_html(title)}</B>") if title else ""
+    dtype = _DTYPE_NAMES.get(t.dtype) or _DTYPE_NAMES.setdefault(t.dtype, str(t.dtype))  # str(dtype) is slow
+    rows += _SPAN.format(f'<FONT COLOR="{_MUTED}">{t.shape} {dtype}</FONT>')  # a tuple prints as (2, 3), (4,), ()
+    if len(data) == 3:
+        rows += _SUMMARY_HEAD
+    rows += _data_row("data", data, _MUTED if muted else None)
+    if grad is not None:
+        rows += _data_row("grad", _values(grad.data), _GRAD_COLOR)
     if cut_op is not None:
-        rows.append(_font(f"<I>⋯ made by {_html(type(cut_op).__name__)} (beyond max_depth)</I>", _MUTED, 8))
-    return _table(rows, columns=4)
-
-
-def _table(rows: list[str], columns: int = 1) -> str:
-    """An HTML-like label; a row is either cells (<TD>...) or one text spanning all columns."""
-    span = f' COLSPAN="{columns}"' if columns > 1 else ""
-    cells = "".join(f"<TR>{r}</TR>" if r.startswith("<TD") else f"<TR><TD{span}>{r}</TD></TR>" for r in rows)
-    return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">{cells}</TABLE>>'
-
-
-def _attrs(**attrs: str) -> str:
-    # labels are HTML-like (<...>) and go in as they are; every other value is quoted (none contains a quote)
-    return " ".join(f"{k}={v}" if v.startswith("<") else f'{k}="{v}"' for k, v in attrs.items())
+        note = f"<I>⋯ made by {_html(type(cut_op).__name__)} (beyond max_depth)</I>"
+        rows += _SPAN.format(f'<FONT COLOR="{_MUTED}" POINT-SIZE="8">{note}</FONT>')
+    return f"{_TABLE}{rows}</TABLE>>"
 
 
 # ------------------------------------------------------------------------------------------------------- graph
@@ -293,7 +296,6 @@ def to_dot(
     # --- emit
     roles_seen: list[str] = []
     kinds_seen: list[str] = []
-    show_grad = show_grad and any(t.grad is not None for t in values)
     node_lines: dict[str | None, list[str]] = {None: []}
 
     for i, t in enumerate(values):
@@ -307,28 +309,24 @@ def to_dot(
             role = "input"
         else:
             role = "intermediate"
-        fill, border, extra = _ROLE_STYLE[role]
         title = titles.get(id(t), "output" if role == "output" else None)
-        label = _value_label(t, title, show_grad, cut.get(i), muted=role == "constant")
-        attrs = _attrs(label=label, shape="box", style="rounded,filled" + extra, fillcolor=fill, color=border)
-        if role == "output":
-            attrs += " penwidth=2.5"
-        node_lines.setdefault(cluster_of_value.get(i), []).append(f"\tv{i} [{attrs}]\n")
+        label = _value_label(t, title, t.grad if show_grad else None, cut.get(i), muted=role == "constant")
+        node_lines.setdefault(cluster_of_value.get(i), []).append(f"\tv{i} [label={label} {_ROLE_ATTRS[role]}]\n")
         if role not in roles_seen:
             roles_seen.append(role)
 
     for k, (fn, _) in enumerate(op_nodes):
         name = _html(type(fn).__name__)
         if fn.parents is None:
-            label = _table([f"<B>{name}</B>", '<FONT POINT-SIZE="8"><I>freed by backward</I></FONT>'])
-            attrs = _attrs(label=label, shape="ellipse", style="dashed", color=_MUTED, fontcolor=_MUTED)
+            label = f'{_TABLE}<TR><TD><B>{name}</B></TD></TR><TR><TD><FONT POINT-SIZE="8"><I>freed by backward</I>' \
+                    "</FONT></TD></TR></TABLE>>"
+            attrs = _FREED_ATTRS
         else:
             kind = _op_kind(fn)
-            fill, border = _OP_STYLE[kind]
-            attrs = _attrs(label=f"<<B>{name}</B>>", shape="ellipse", style="filled", fillcolor=fill, color=border)
+            label, attrs = f"<<B>{name}</B>>", _KIND_ATTRS[kind]
             if kind not in kinds_seen:
                 kinds_seen.append(kind)
-        node_lines.setdefault(cluster_of_op.get(k), []).append(f"\top{k} [{attrs}]\n")
+        node_lines.setdefault(cluster_of_op.get(k), []).append(f"\top{k} [label={label} {attrs}]\n")
 
     lines = [
         f'\tgraph [rankdir={rankdir} fontname="{_FONT}" fontsize=10 nodesep=0.2 ranksep=0.3]\n',
@@ -338,12 +336,14 @@ def to_dot(
     ]
     for n, (module, body) in enumerate(node_lines.items()):
         label = f'<<FONT COLOR="{_MUTED}">{_html(module)}</FONT>>'
-        lines.append(f'\tsubgraph cluster_{n} {{\n\t\t{_attrs(label=label, style="rounded,dashed", color=_MUTED)}\n')
+        lines.append(f'\tsubgraph cluster_{n} {{\n\t\tlabel={label} style="rounded,dashed" color="{_MUTED}"\n')
         lines.extend("\t" + line for line in body)
         lines.append("\t}\n")
     for a, b, via in edges:
-        lines.append(f"\t{a} -> {b}" + (f" [{_attrs(label=_table([_html(' · '.join(via))]), style='dashed')}]"
-                                         if via else "") + "\n")
+        if via:  # the shape-only ops hide_shape_ops collapsed into this edge
+            lines.append(f"\t{a} -> {b} [label=<{_html(' · '.join(via))}> style=\"dashed\"]\n")
+        else:
+            lines.append(f"\t{a} -> {b}\n")
     if legend:
         lines.append(_legend(roles_seen, kinds_seen))
     return "digraph {\n" + "".join(lines) + "}\n"
@@ -359,7 +359,7 @@ def _legend(roles: list[str], kinds: list[str]) -> str:
         fill, border = _OP_STYLE[kind]
         cells.append(f'<TD BGCOLOR="{fill}" COLOR="{border}" BORDER="1" STYLE="rounded"><I>{kind} op</I></TD>')
     table = f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="3"><TR>{"".join(cells)}</TR></TABLE>>'
-    return f'\tlegend [{_attrs(label=table, shape="plaintext", fontsize="9")}]\n'
+    return f'\tlegend [label={table} shape="plaintext" fontsize=9]\n'
 
 
 # ------------------------------------------------------------------------------------------------------- graphviz
@@ -384,11 +384,11 @@ def draw_graph(tensor: Tensor, filename: str | os.PathLike | None = None, **opti
     body = [line + "\n" for line in dot.split("\n")[1:-2]]  # between "digraph {" and "}"
     graph = graphviz.Digraph(body=body)
     if filename is not None:
-        save(graph, filename)
+        _render(graph, filename)
     return graph
 
 
-def save(graph: graphviz.Digraph, filename: str | os.PathLike) -> None:
+def _render(graph: graphviz.Digraph, filename: str | os.PathLike) -> None:
     """Render `graph` with Graphviz's `dot` into `filename`, the format named by its suffix (.svg, .png, .pdf, ...)."""
     import graphviz
 
