@@ -36,10 +36,8 @@ def run(repeats: int = 7) -> str:
     after = interleaved({"to_dot": lambda: to_dot(out, params=params)}, repeats)["to_dot"]
     fwd = median(times["forward"])
     rows = [
-        [f"{nodes:,}", "before backward", f"{median(times['to_dot']) * 1e3:.0f}",
-         f"{median(times['to_dot']) / nodes * 1e6:.1f}", f"{median(times['to_dot']) / fwd:.1f}×"],
-        [f"{nodes:,}", "after backward (with grads)", f"{median(after) * 1e3:.0f}", f"{median(after) / nodes * 1e6:.1f}",
-         f"{median(after) / fwd:.1f}×"],
+        [f"{nodes:,}", graph, f"{median(t) * 1e3:.0f}", f"{median(t) / nodes * 1e6:.1f}", f"{median(t) / fwd:.1f}×"]
+        for graph, t in (("before backward", times["to_dot"]), ("after backward (with grads)", after))
     ]
     return table(f"to_dot on a {nodes:,}-node graph (median of {repeats}; forward pass that built it: "
                  f"{fwd * 1e3:.0f} ms)", ["nodes", "graph", "to_dot ms", "µs per node", "× the forward pass"], rows)
