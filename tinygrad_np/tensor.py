@@ -37,6 +37,14 @@ def _shape_arg(shape: tuple) -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
+def _dim(d: int, ndim: int, op: str, shape: tuple[int, ...]) -> int:
+    """Axis `d` of `ndim` axes (negative counts from the end) as a non-negative int; out of range is an error,
+    never a silent wrap-around."""
+    if not -ndim <= d < ndim:
+        raise IndexError(f"{op}: dim {d} is out of range for a tensor of shape {shape} (valid: {-ndim} to {ndim - 1})")
+    return d % ndim
+
+
 def _check_differentiable(dtype: np.dtype) -> None:
     if dtype.kind not in "fc":
         raise TypeError(f"only floating-point tensors can require gradients, this one is {dtype}")
@@ -491,8 +499,8 @@ class Tensor:
     def max(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None) -> Tensor:
         """The largest values (like `torch.amax`: values only; use `argmax` for the indices)."""
         axes = self._axes(axis, dim)
-        if self.numel() == 0:
-            raise ValueError(f"max: the tensor of shape {self.shape} is empty")
+        if any(self.shape[a] == 0 for a in axes):  # (an empty tensor reduced over non-empty axes is fine)
+            raise ValueError(f"max: cannot reduce over an empty axis of the tensor of shape {self.shape}")
         return ops.Max.apply(self, axis=axes, keepdim=keepdim)
 
     def min(self, axis: Axis = None, keepdim: bool = False, *, dim: Axis = None) -> Tensor:
@@ -553,11 +561,13 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = start_dim % self.ndim, end_dim % self.ndim
+        start, end = _dim(start_dim, self.ndim, "flatten", self.shape), _dim(end_dim, self.ndim, "flatten", self.shape)
+        if start > end:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {self.shape}")
         return self.reshape(*self.shape[:start], -1, *self.shape[end + 1:])
 
     def unsqueeze(self, dim: int) -> Tensor:
-        dim = dim % (self.ndim + 1)
+        dim = _dim(dim, self.ndim + 1, "unsqueeze", self.shape)
         return self.reshape(*self.shape[:dim], 1, *self.shape[dim:])
 
     def squeeze(self, dim: Axis = None) -> Tensor:
@@ -566,13 +576,14 @@ class Tensor:
         return self.reshape(*[n for i, n in enumerate(self.shape) if not (i in axes and n == 1)])
 
     def permute(self, *dims: Any) -> Tensor:
-        dims = tuple(d % self.ndim for d in _shape_arg(dims)) if self.ndim else ()
+        dims = tuple(_dim(d, self.ndim, "permute", self.shape) for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of the axes of a tensor of shape {self.shape}")
         return ops.Permute.apply(self, dims=dims)
 
     def transpose(self, dim0: int = 0, dim1: int = 1) -> Tensor:
         dims = list(range(self.ndim))
+        dim0, dim1 = _dim(dim0, self.ndim, "transpose", self.shape), _dim(dim1, self.ndim, "transpose", self.shape)
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return self.permute(*dims)
 
@@ -616,15 +627,15 @@ class Tensor:
     def cat(self, *others: Tensor, dim: int = 0) -> Tensor:
         """Join this tensor and `others` along `dim`."""
         tensors = (self, *others)
-        axis = dim % max(self.ndim, 1)
         if self.ndim == 0:
             raise ValueError("Cat: zero-dimensional tensors cannot be concatenated")
+        axis = _dim(dim, self.ndim, "Cat", self.shape)
         return ops.Cat.apply(*tensors, axis=axis)
 
     def stack(self, *others: Tensor, dim: int = 0) -> Tensor:
         """Join this tensor and `others` along a new axis `dim`."""
         tensors = (self, *others)
-        dim = dim % (self.ndim + 1)
+        dim = _dim(dim, self.ndim + 1, "stack", self.shape)
         return tensors[0].unsqueeze(dim).cat(*[t.unsqueeze(dim) for t in tensors[1:]], dim=dim)
 
     def __getitem__(self, index: Any) -> Tensor:
