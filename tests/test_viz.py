@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_np import Tensor
-from tinygrad_np.viz import draw_graph, to_dot
+from tinygrad_np import Function, Tensor
+from tinygrad_np.viz import _OP_STYLE, _ROLE_STYLE, draw_graph, to_dot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -236,7 +236,7 @@ def scalar_expression():
 def test_before_and_after_backward_without_retain_graph():
     (a, *_), out = scalar_expression()
     before, _ = parse(to_dot(out))
-    assert len(before) == 10 and not any("grad" in lab for lab in before.values())
+    assert len(before) == 10 and not any(r.startswith("grad") for a in before.values() for r in rows(a))
     out.backward()
     nodes, edges = parse(to_dot(out))
     assert list(nodes) == ["v0", "op0"] and edges == [("op0", "v0", "")]
@@ -256,7 +256,8 @@ def test_after_backward_with_retain_graph_shows_gradients():
     assert title["a"] == ["a", "() float32", "data 2", "grad 6"]
     assert title["b"][-1] == "grad -4" and title["e"][-1] == "grad -2" and title["output"][-1] == "grad 1"
     assert "freed" not in "".join(nodes.values())
-    assert "grad" not in to_dot(out, show_grad=False)
+    hidden, _ = parse(to_dot(out, show_grad=False))
+    assert not any(r.startswith("grad") for a in hidden.values() for r in rows(a))
 
 
 def test_partly_freed_graph_draws_what_is_kept():
@@ -364,6 +365,52 @@ def test_deep_graph_is_walked_without_recursion():
     assert (len(nodes), len(edges)) == (12001, 12000)
 
 
+# --------------------------------------------------------------------------------------------- with nn
+
+
+def test_nn_mlp_training_step():
+    import nn
+
+    model = nn.MLP([3, 5, 2])
+    loss = nn.functional.cross_entropy(model(Tensor.randn(4, 3)), Tensor(np.array([0, 1, 1, 0])))
+    loss.backward(retain_graph=True)
+    dot = to_dot(loss, params=model, group_by_module=True)
+    nodes, edges = parse(dot)
+    vals, fns = values_and_ops(nodes)
+    assert (len(vals), len(fns), len(edges)) == counted(loss)
+    title = by_title(nodes)
+    assert sorted(title) == ["layers.0.bias", "layers.0.weight", "layers.1.bias", "layers.1.weight", "output"]
+    assert [n for n in title if title[n][-1].startswith("grad")] == [n for n in title if n.startswith("layers")]
+    loss_op = next(a for a in nodes.values() if "<B>SoftmaxCrossEntropy</B>" in a)
+    assert _OP_STYLE["loss"][0] in loss_op
+    assert re.findall(r'subgraph cluster_\d+ \{\n\t\tlabel=<<FONT COLOR="#\w+">(.*?)</FONT>>', dot) == ["layers.1",
+                                                                                             "layers.0"]
+    # nn.Parameter is drawn as a parameter without params= too (only the names need the module)
+    plain, _ = parse(to_dot(loss))
+    assert sum(_ROLE_STYLE["parameter"][0] in a for a in plain.values()) == 4 and "layers.0" not in to_dot(loss)
+
+
+def test_example_script_falls_back_to_dot_text_without_graphviz(tmp_path):
+    env = {"PATH": str(tmp_path)}  # no `dot` on this PATH
+    out = subprocess.run([sys.executable, str(REPO / "examples" / "visualize_graph.py"), "--out-dir", str(tmp_path)],
+                         capture_output=True, text=True, check=True, env=env).stdout
+    assert "Graphviz not found" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["expression.dot", "mlp_step.dot"]
+    nodes, edges = parse((tmp_path / "expression.dot").read_text())
+    assert (len(nodes), len(edges)) == (10, 9) and "<B>L = d·f</B>" in "".join(nodes.values())
+    assert "SoftmaxCrossEntropy" in (tmp_path / "mlp_step.dot").read_text()
+
+
+@needs_dot
+def test_example_script_writes_svgs(tmp_path):
+    subprocess.run([sys.executable, str(REPO / "examples" / "visualize_graph.py"), "--out-dir", str(tmp_path)],
+                   capture_output=True, text=True, check=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["expression.svg", "mlp_step.svg"]
+    assert svg_groups(tmp_path / "expression.svg") == (10, 9, 0)
+    nodes, edges, clusters = svg_groups(tmp_path / "mlp_step.svg")
+    assert nodes > 15 and edges > 12 and clusters == 2
+
+
 # --------------------------------------------------------------------------------------------- graphviz
 
 
@@ -377,7 +424,7 @@ def test_draw_graph_without_graphviz_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "graphviz", None)  # makes `import graphviz` raise ImportError
     with pytest.raises(ImportError, match=r'pip install -e "\.\[viz\]"'):
         draw_graph(Tensor(1.0))
-    assert to_dot(Tensor(1.0)).startswith("digraph {")
+    assert to_dot(Tensor(1.0)).startswith("digraph autograd {")
 
 
 def svg_groups(path):
@@ -400,6 +447,26 @@ def test_rendered_svg_has_one_group_per_node_and_edge(tmp_path, options):
         options.get("hide_shape_ops"))
 
 
+class Quoted(Function):
+    """y = "x" \\ 2 {n} ⋯
+
+    A user-defined op whose docstring (the tooltip) needs escaping."""
+
+    def forward(self, x):
+        return x
+
+    def backward(self, g):
+        return g
+
+
+def test_op_tooltips_are_the_docstrings_first_paragraph():
+    x = Tensor([1.0], requires_grad=True)
+    nodes, _ = parse(to_dot(Quoted.apply(x.exp())))
+    assert 'tooltip="y = \\"x\\" \\\\ 2 {n} ⋯"' in nodes["op0"]
+    assert 'tooltip="z = eˣ; dz/dx = eˣ = z."' in nodes["op1"]
+    assert _OP_STYLE["custom"][0] in nodes["op0"]
+
+
 @needs_dot
 def test_rendered_odd_names_and_freed_graph(tmp_path):
     w = Tensor([1.0, 2.0], requires_grad=True)
@@ -407,6 +474,10 @@ def test_rendered_odd_names_and_freed_graph(tmp_path):
     draw_graph(out, tmp_path / "odd.svg", params={'w<1>&"q"\n\\{x|y}': w}, group_by_module=True)
     assert svg_groups(tmp_path / "odd.svg") == (5, 5, 0)
     assert ">w&lt;1&gt;&amp;&quot;q&quot; \\{x|y}</text>" in (tmp_path / "odd.svg").read_text()
+    assert "<title>autograd</title>" in (tmp_path / "odd.svg").read_text()
+    assert 'xlink:title="z = x · y; dz/dx = y, dz/dy = x."' in (tmp_path / "odd.svg").read_text()  # op tooltip
+    draw_graph(Quoted.apply(w), tmp_path / "quoted.svg")
+    assert 'xlink:title="y = &quot;x&quot; \\ 2 {n} ⋯"' in (tmp_path / "quoted.svg").read_text()
     out.backward()
     draw_graph(out, tmp_path / "freed.svg")
     assert svg_groups(tmp_path / "freed.svg") == (2, 1, 0)

@@ -76,6 +76,13 @@ _KIND_ATTRS = {kind: f'shape="ellipse" style="filled" fillcolor="{fill}" color="
 _FREED_ATTRS = f'shape="ellipse" style="dashed" color="{_MUTED}" fontcolor="{_MUTED}"'
 
 
+def _tooltip(cls: type) -> str:
+    """The first paragraph of an op's docstring (its derivative, for the built-in ops), for a quoted DOT string:
+    shown when the pointer rests on the op in an SVG or in Jupyter."""
+    text = " ".join((cls.__doc__ or cls.__name__).strip().split("\n\n")[0].split())
+    return text.replace("\\", "\\\\").replace('"', '\\"')  # DOT's escString: a backslash and a quote escaped
+
+
 def _op_kind(fn: Function) -> str:
     kind = _OP_KIND.get(type(fn))
     if kind is None:
@@ -192,10 +199,12 @@ def to_dot(
 
     Value nodes (boxes) show a title (the output, a parameter's or a named tensor's name), shape and dtype, the
     values (at most 6 elements) or min / mean / max, and the gradient when the tensor has one. Op nodes (ellipses)
-    show the `Function`'s name, coloured by kind: elementwise, reduction, matmul, shape, loss, custom.
-    Colours tell the output (bold border), parameters (green), inputs that require grad (blue), intermediate values
-    (white) and constants (dashed grey) apart. The same graph gives byte-identical text every run: nodes are named
-    by traversal order (breadth-first from `tensor`, inputs in argument order).
+    show the `Function`'s name, coloured by kind: elementwise, reduction, matmul, shape, loss, custom; their
+    tooltip is the first paragraph of the Function's docstring (the derivative, for the built-in ops).
+    Colours tell the output (bold border), parameters (green: those in `params`, and any `nn.Parameter`), inputs
+    that require grad (blue), intermediate values (white) and constants (dashed grey) apart. The same graph gives
+    byte-identical text every run: nodes are named by traversal order (breadth-first from `tensor`, inputs in
+    argument order).
 
     Args:
         params: a module (anything with `named_parameters()`) or a {name: tensor} mapping; those tensors are drawn
@@ -301,7 +310,7 @@ def to_dot(
     for i, t in enumerate(values):
         if t is tensor:
             role = "output"
-        elif id(t) in param_names:
+        elif id(t) in param_names or type(t).__name__ == "Parameter":  # nn.Parameter, without importing nn
             role = "parameter"
         elif not t.requires_grad:
             role = "constant"
@@ -315,15 +324,17 @@ def to_dot(
         if role not in roles_seen:
             roles_seen.append(role)
 
+    tooltips: dict[type, str] = {}
     for k, (fn, _) in enumerate(op_nodes):
         name = _html(type(fn).__name__)
+        tip = tooltips.get(type(fn)) or tooltips.setdefault(type(fn), _tooltip(type(fn)))
         if fn.parents is None:
             label = f'{_TABLE}<TR><TD><B>{name}</B></TD></TR><TR><TD><FONT POINT-SIZE="8"><I>freed by backward</I>' \
                     "</FONT></TD></TR></TABLE>>"
-            attrs = _FREED_ATTRS
+            attrs = f'{_FREED_ATTRS} tooltip="{tip}"'
         else:
             kind = _op_kind(fn)
-            label, attrs = f"<<B>{name}</B>>", _KIND_ATTRS[kind]
+            label, attrs = f"<<B>{name}</B>>", f'{_KIND_ATTRS[kind]} tooltip="{tip}"'
             if kind not in kinds_seen:
                 kinds_seen.append(kind)
         node_lines.setdefault(cluster_of_op.get(k), []).append(f"\top{k} [label={label} {attrs}]\n")
@@ -341,12 +352,13 @@ def to_dot(
         lines.append("\t}\n")
     for a, b, via in edges:
         if via:  # the shape-only ops hide_shape_ops collapsed into this edge
-            lines.append(f"\t{a} -> {b} [label=<{_html(' · '.join(via))}> style=\"dashed\"]\n")
+            label = f'<TABLE BORDER="0" CELLPADDING="3"><TR><TD>{_html(" · ".join(via))}</TD></TR></TABLE>'
+            lines.append(f'\t{a} -> {b} [label=<{label}> style="dashed"]\n')
         else:
             lines.append(f"\t{a} -> {b}\n")
     if legend:
         lines.append(_legend(roles_seen, kinds_seen))
-    return "digraph {\n" + "".join(lines) + "}\n"
+    return "digraph autograd {\n" + "".join(lines) + "}\n"
 
 
 def _legend(roles: list[str], kinds: list[str]) -> str:
@@ -381,8 +393,8 @@ def draw_graph(tensor: Tensor, filename: str | os.PathLike | None = None, **opti
             "to_dot() makes the DOT text without it"
         ) from e
     dot = to_dot(tensor, **options)
-    body = [line + "\n" for line in dot.split("\n")[1:-2]]  # between "digraph {" and "}"
-    graph = graphviz.Digraph(body=body)
+    body = [line + "\n" for line in dot.split("\n")[1:-2]]  # between "digraph autograd {" and "}"
+    graph = graphviz.Digraph("autograd", body=body)
     if filename is not None:
         _render(graph, filename)
     return graph
