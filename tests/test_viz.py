@@ -467,6 +467,14 @@ def test_op_tooltips_are_the_docstrings_first_paragraph():
     assert _OP_STYLE["custom"][0] in nodes["op0"]
 
 
+@pytest.mark.parametrize("name, kind", [("SoftmaxCrossEntropy", "loss"), ("MyMSELoss", "loss"), ("Conv2d", "matmul"),
+                                        ("MaxPool2d", "reduction"), ("Swish", "custom")])
+def test_ops_from_elsewhere_are_classed_by_name(name, kind):
+    op = type(name, (Quoted,), {"__doc__": name})
+    nodes, _ = parse(to_dot(op.apply(Tensor([1.0], requires_grad=True)), legend=True))
+    assert _OP_STYLE[kind][0] in nodes["op0"] and f"{kind} op" in nodes["legend"]
+
+
 @needs_dot
 def test_rendered_odd_names_and_freed_graph(tmp_path):
     w = Tensor([1.0, 2.0], requires_grad=True)

@@ -54,7 +54,9 @@ _OP_KIND: dict[type, str] = {
     **dict.fromkeys([ops.Reshape, ops.Permute, ops.Expand, ops.Pad, ops.Flip, ops.GetItem, ops.Cat], "shape"),
 }
 _SHAPE_ONLY = (ops.Reshape, ops.Permute, ops.Expand)  # what hide_shape_ops collapses: the values are not changed
-_LOSS_WORDS = ("loss", "entropy", "nll", "mse")
+# Ops defined outside tinygrad_np.ops (nn's fused losses, convolutions, your own) are classed by name, else "custom"
+_KIND_BY_NAME = (("loss", "loss"), ("entropy", "loss"), ("nll", "loss"), ("mse", "loss"), ("conv", "matmul"),
+                 ("pool", "reduction"))
 
 # value role -> (fill, border, extra style); the legend shows them in this order
 _ROLE_STYLE = {
@@ -87,7 +89,7 @@ def _op_kind(fn: Function) -> str:
     kind = _OP_KIND.get(type(fn))
     if kind is None:
         name = type(fn).__name__.lower()
-        kind = "loss" if any(w in name for w in _LOSS_WORDS) else "custom"
+        kind = next((k for word, k in _KIND_BY_NAME if word in name), "custom")
     return kind
 
 
@@ -199,12 +201,12 @@ def to_dot(
 
     Value nodes (boxes) show a title (the output, a parameter's or a named tensor's name), shape and dtype, the
     values (at most 6 elements) or min / mean / max, and the gradient when the tensor has one. Op nodes (ellipses)
-    show the `Function`'s name, coloured by kind: elementwise, reduction, matmul, shape, loss, custom; their
-    tooltip is the first paragraph of the Function's docstring (the derivative, for the built-in ops).
-    Colours tell the output (bold border), parameters (green: those in `params`, and any `nn.Parameter`), inputs
-    that require grad (blue), intermediate values (white) and constants (dashed grey) apart. The same graph gives
-    byte-identical text every run: nodes are named by traversal order (breadth-first from `tensor`, inputs in
-    argument order).
+    show the `Function`'s name, coloured by kind: elementwise, reduction (also pooling), matmul (also Linear and
+    convolutions), shape, loss, custom (any other Function, e.g. your own); their tooltip is the first paragraph of
+    the Function's docstring (the derivative, for the built-in ops). Colours tell the output (bold border),
+    parameters (green: those in `params`, and any `nn.Parameter`), inputs that require grad (blue), intermediate
+    values (white) and constants (dashed grey) apart. The same graph gives byte-identical text every run: nodes are
+    named by traversal order (breadth-first from `tensor`, inputs in argument order).
 
     Args:
         params: a module (anything with `named_parameters()`) or a {name: tensor} mapping; those tensors are drawn
