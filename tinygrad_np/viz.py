@@ -297,7 +297,7 @@ def to_dot(
             return name.rpartition(".")[0] or None  # a top-level parameter belongs to no cluster
 
         for i, t in enumerate(values):
-            if (m := module_of(t)) is not None and id(t) in param_names:
+            if id(t) in param_names and (m := module_of(t)) is not None:
                 cluster_of_value[i] = m
         for k, (fn, out) in enumerate(op_nodes):
             mods = {module_of(p) for p in fn.parents or ()} - {None}
