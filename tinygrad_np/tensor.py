@@ -12,7 +12,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from tinygrad_np import autograd, ops
+from tinygrad_np import autograd, conv, ops
 from tinygrad_np.autograd import Function
 
 DEFAULT_FLOAT = np.dtype(np.float32)
@@ -643,6 +643,27 @@ class Tensor:
         parts = index if isinstance(index, tuple) else (index,)
         advanced = any(isinstance(p, np.ndarray) for p in parts)
         return ops.GetItem.apply(self, index=index, advanced=advanced)
+
+    # ------------------------------------------------------------------------- convolution and pooling (conv.py)
+
+    def conv2d(self, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1, groups: int = 1) -> Tensor:
+        """2-D convolution of this (N, C_in, H, W) batch (or one (C_in, H, W) image) with `weight` of shape
+        (C_out, C_in/groups, kH, kW), plus `bias` (C_out,), as `torch.nn.functional.conv2d`: a cross-correlation
+        (the kernel is not flipped). `stride`, `padding` and `dilation` are ints or (height, width) pairs;
+        `padding` may also be 'valid' or 'same'. H_out = (H + 2·padding − dilation·(kH − 1) − 1) // stride + 1."""
+        return conv.conv2d(self, weight, bias, stride, padding, dilation, groups)
+
+    def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
+        """The maximum of each kernel_size window (stride defaults to kernel_size; padding counts as −∞), as
+        `torch.nn.functional.max_pool2d`. Tied maxima share a window's gradient equally (PyTorch picks one)."""
+        return conv.max_pool2d(self, kernel_size, stride, padding, dilation)
+
+    def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                   count_include_pad: bool = True) -> Tensor:
+        """The mean of each kernel_size window (stride defaults to kernel_size; zero padding counts in the mean
+        unless count_include_pad=False), as `torch.nn.functional.avg_pool2d`."""
+        return conv.avg_pool2d(self, kernel_size, stride, padding, count_include_pad)
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:

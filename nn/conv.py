@@ -1,0 +1,115 @@
+"""Convolution and pooling layers: `Conv2d`, `MaxPool2d`, `AvgPool2d` (NCHW, as in PyTorch).
+
+Each is a thin holder of its settings (and, for `Conv2d`, its parameters) around the Tensor ops of the same name,
+whose forward and backward live in `tinygrad_np/conv.py`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Union
+
+from tinygrad_np import Tensor
+
+from . import init
+from .module import Module, Parameter
+
+IntPair = Union[int, tuple[int, int]]
+
+
+def _pair(value: Any) -> Any:
+    """An int as an (int, int) pair, for the settings PyTorch shows as pairs; anything else as it is."""
+    return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Conv2d(Module):
+    """2-D convolution over an (N, C_in, H, W) batch: `x.conv2d(weight, bias, stride, padding, dilation, groups)`.
+
+    `weight` has shape (out_channels, in_channels / groups, kH, kW) and `bias` (out_channels,) — PyTorch's layout,
+    so weights copy between the two as they are. Output size per spatial axis:
+    (H + 2·padding − dilation·(kH − 1) − 1) // stride + 1; `padding` may be an int, a pair, 'valid' or 'same'.
+
+    Default initialisation (PyTorch's): `kaiming_uniform_(weight, a=√5)`, i.e. U(−1/√fan_in, 1/√fan_in) with
+    fan_in = in_channels / groups · kH · kW, and the bias from the same range.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
+                 padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: groups={groups} must be positive and divide both in_channels "
+                             f"({in_channels}) and out_channels ({out_channels})")
+        if isinstance(padding, str) and padding not in ("valid", "same"):
+            raise ValueError(f"Conv2d: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding, self.dilation = _pair(padding), _pair(dilation)
+        kh, kw = self.kernel_size
+        self.weight = Parameter(Tensor.empty(out_channels, in_channels // groups, kh, kw, dtype=dtype))
+        if bias:
+            self.bias = Parameter(Tensor.empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw fresh weights (see the class docstring for the distribution)."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * self.weight.shape[2] * self.weight.shape[3]
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.conv2d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding!r}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class MaxPool2d(Module):
+    """The maximum of each kernel_size window: `x.max_pool2d(kernel_size, stride, padding, dilation)`.
+
+    `stride` defaults to `kernel_size`; padding counts as −∞. Tied maxima share a window's gradient equally.
+    """
+
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+                 dilation: IntPair = 1) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.max_pool2d(self.kernel_size, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}"
+
+
+class AvgPool2d(Module):
+    """The mean of each kernel_size window: `x.avg_pool2d(kernel_size, stride, padding, count_include_pad)`.
+
+    `stride` defaults to `kernel_size`; zero padding counts in the mean unless `count_include_pad=False`.
+    """
+
+    def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
+                 count_include_pad: bool = True) -> None:
+        super().__init__()
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.count_include_pad = count_include_pad
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.avg_pool2d(self.kernel_size, self.stride, self.padding, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        stride = self.kernel_size if self.stride is None else self.stride
+        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
