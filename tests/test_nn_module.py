@@ -67,6 +67,10 @@ def test_shared_parameters_counted_once_and_reassignment():
     a = nn.Linear(2, 2)
     seq = nn.Sequential(a, nn.ReLU(), a)
     assert len(list(seq.parameters())) == 2 and seq.num_parameters() == 6
+    tied = nn.Sequential(nn.Linear(3, 3), nn.Linear(3, 3))
+    tied[1].weight = tied[0].weight  # weight tying: one parameter in two layers
+    assert [n for n, _ in tied.named_parameters()] == ["0.weight", "0.bias", "1.bias"]
+    assert tied.num_parameters() == 9 + 3 + 3
     m = nn.Module()
     m.w = nn.Parameter(Tensor.zeros(3))
     m.w = nn.Parameter(Tensor.zeros(5))  # replacing keeps one entry
