@@ -44,9 +44,9 @@ def _check_same_shape(fn: str, input: Tensor, target: np.ndarray | Tensor) -> No
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """input @ weightᵀ + bias, with `weight` of shape (out_features, in_features) as in PyTorch."""
-    out = input @ weight.T
-    return out if bias is None else out + bias
+    """input @ weightᵀ + bias, with `weight` of shape (out_features, in_features) as in PyTorch: one fused node
+    (`Tensor.linear`), whose backward gives the weight's gradient directly in its own layout."""
+    return input.linear(weight, bias)
 
 
 def relu(input: Tensor) -> Tensor:
