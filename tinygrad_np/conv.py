@@ -144,7 +144,8 @@ class Conv2d(_Window2d):
         g_mat = g.transpose(1, 0, 2, 3).reshape(self.groups, c_out // self.groups, -1)  # no copy if channel-major
         dx = dw = db = None
         if needs[0]:
-            d_cols = np.matmul(self.w_mat.transpose(0, 2, 1), g_mat).reshape((-1,) + self.kernel + (n,) + self.out_hw)
+            d_cols = np.matmul(self.w_mat.transpose(0, 2, 1), g_mat)
+            d_cols = d_cols.reshape(self.xp_shape[1:2] + self.kernel + (n,) + self.out_hw)  # (C, kH, kW, N, H_out, W_out)
             dx = self._col2im(lambda i, j: d_cols[:, i, j].transpose(1, 0, 2, 3))
         if needs[1]:
             dw = np.matmul(g_mat, self.cols.transpose(0, 2, 1)).reshape(self.w_shape)
