@@ -98,6 +98,8 @@ def test_expand_to_an_incompatible_shape():
         t(2, 3).expand(2, 4)
     with pytest.raises(ValueError, match=names("expand", "(2, 3)", "(3,)")):
         t(2, 3).expand(3)
+    with pytest.raises(ValueError, match=names("expand", "-1", "new leading axis", "(-1, 3)", "(3,)")):
+        t(3).expand(-1, 3)  # -1 would otherwise silently wrap around to the last axis's size
 
 
 @pytest.mark.parametrize("pad", [(-1, 1), (1,), (1, 1, 1, 1, 1, 1), [(1, 1)]])

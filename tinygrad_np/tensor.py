@@ -593,6 +593,8 @@ class Tensor:
         lead = len(sizes) - self.ndim
         if lead < 0:
             raise ValueError(f"expand: cannot expand shape {self.shape} to fewer axes {sizes}")
+        if -1 in sizes[:lead]:
+            raise ValueError(f"expand: -1 is not allowed for a new leading axis, got {sizes} for shape {self.shape}")
         shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
         return ops.Expand.apply(self, shape=shape)
 
