@@ -182,6 +182,53 @@ def test_backward_on_a_leaf():
     assert not np.shares_memory(x.grad.data, v)
 
 
+@pytest.mark.parametrize("op", [lambda x: x.reshape(6), lambda x: x.permute(1, 0), lambda x: x.expand(2, 2, 3),
+                                lambda x: x + x, lambda x: x[::-1], lambda x: x.flip(1), lambda x: x * 1.0,
+                                lambda x: x.to(np.float32), lambda x: x.squeeze().unsqueeze(0)])
+def test_gradients_never_alias_the_callers_cotangent(op):
+    """Ops whose backward passes g through (or a view of it) must not let the leaf's .grad share the caller's
+    array, nor write into it when gradients accumulate."""
+    x = leaf(rand(2, 3, seed=35))
+    y = op(x)
+    v = cotangents(y.shape, seed=36).astype(y.dtype)
+    v_before = v.copy()
+    y.backward(v, retain_graph=True)
+    first = x.grad.data.copy()
+    assert not np.shares_memory(x.grad.data, v)
+    y.backward(v)
+    np.testing.assert_array_equal(v, v_before)  # the caller's array is untouched
+    np.testing.assert_allclose(x.grad.data, 2 * first)
+
+
+def test_a_saved_array_returned_as_a_gradient_is_not_modified():
+    """A user backward may return an array it saved (here when g = 1); accumulating into it would corrupt the
+    node for the next backward."""
+
+    class WeightedSum(Function):
+        def forward(self, x):
+            self.w = np.array([1.0, 2.0, 3.0])
+            return (x * self.w).sum()
+
+        def backward(self, g):
+            return self.w if g == 1 else g * self.w
+
+    x = leaf(np.zeros(3))
+    y = WeightedSum.apply(x)
+    for _ in range(3):
+        y.backward(retain_graph=True)
+    np.testing.assert_array_equal(y.grad_fn.w, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(x.grad.data, [3.0, 6.0, 9.0])
+    x2 = leaf(np.zeros(3))
+    a, b = WeightedSum.apply(x2), WeightedSum.apply(x2)  # two contributions summed for the same leaf
+    (a + b).backward()
+    np.testing.assert_array_equal(x2.grad.data, [2.0, 4.0, 6.0])
+    x3 = leaf(np.zeros(3))
+    c, d = WeightedSum.apply(x3), WeightedSum.apply(x3)
+    (c + d).backward(retain_graph=True)
+    np.testing.assert_array_equal(c.grad_fn.w, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(d.grad_fn.w, [1.0, 2.0, 3.0])
+
+
 # ----------------------------------------------------------------------------------------------------- grad modes
 
 

@@ -159,7 +159,7 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
 
     Gradient arrays that a backward freshly allocated are *owned* by the engine: a second contribution is added to
     them in place, and a leaf takes them as its `.grad` without a copy. Anything else (the incoming gradient passed
-    through, a view, one array returned for two inputs) is copied before it is ever modified.
+    through, a view, one array returned for two inputs, an array the node saved) is copied before it is modified.
     """
     heap = [-root._seq]
     pending = {root._seq: [root, grad, False]}  # _seq -> [tensor, gradient so far, owned]
@@ -182,7 +182,8 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
         for parent, pg in zip(ctx.parents, in_grads):
             if pg is None or not parent._requires_grad:
                 continue
-            fresh = not shared and type(pg) is np.ndarray and pg is not g and pg.base is None
+            fresh = (not shared and type(pg) is np.ndarray and pg is not g and pg.base is None
+                     and all(pg is not v for v in vars(ctx).values()))  # a saved array is not ours to modify
             if pg.shape != parent.data.shape or pg.dtype != parent.data.dtype:
                 pg, fresh = _conform(pg, parent, ctx), True  # summed or cast: a new array
             entry = pending.get(parent._seq)
