@@ -182,8 +182,10 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
         for parent, pg in zip(ctx.parents, in_grads):
             if pg is None or not parent._requires_grad:
                 continue
+            # A saved array returned as a gradient is not ours to modify while the node keeps it (retain_graph);
+            # otherwise the node is released just below and the array has no other owner.
             fresh = (not shared and type(pg) is np.ndarray and pg is not g and pg.base is None
-                     and all(pg is not v for v in vars(ctx).values()))  # a saved array is not ours to modify
+                     and (not retain_graph or all(pg is not v for v in vars(ctx).values())))
             if pg.shape != parent.data.shape or pg.dtype != parent.data.dtype:
                 pg, fresh = _conform(pg, parent, ctx), True  # summed or cast: a new array
             entry = pending.get(parent._seq)
