@@ -207,6 +207,19 @@ def test_integer_tensors_keep_integer_dtype_with_int_scalars():
 # ------------------------------------------------------------------------------------------ comparisons, argmax
 
 
+def test_mixed_integer_and_float_operands_promote_as_pytorch():
+    ints = Tensor([1, 2])
+    assert (ints / 2).dtype == np.float32 and np.array_equal((ints / 2).numpy(), [0.5, 1.0])  # true division
+    assert (2 / ints).dtype == np.float32
+    assert (ints * 0.5).dtype == np.float32 and (0.5 * ints).dtype == np.float32
+    assert (ints + Tensor([0.5, 0.5])).dtype == np.float32  # NumPy alone would give float64
+    assert (ints + Tensor(np.array([0.5, 0.5]))).dtype == np.float64  # a float64 operand keeps float64
+    assert (Tensor([True, False]) + 1).dtype == np.int64 and (Tensor([True, False]) + 1).tolist() == [2, 1]
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    (x * ints).backward(np.array([1.0, -1.0], np.float32))
+    assert x.grad.dtype == np.float32 and x.grad.tolist() == [1.0, -2.0]
+
+
 def test_comparisons_give_bool_tensors_without_grad():
     x = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
     y = Tensor(np.array([2.0, 2.0]))

@@ -295,24 +295,43 @@ class Tensor:
         if isinstance(x, Tensor):
             return x
         if isinstance(x, (int, float, bool)):
-            dtype = DEFAULT_FLOAT if isinstance(x, float) and self.dtype.kind not in "fc" else self.dtype
+            kind = self.data.dtype.kind
+            if isinstance(x, float) and kind not in "fc":
+                dtype = DEFAULT_FLOAT  # int tensor * 0.5 is float32, as in PyTorch
+            elif kind == "b" and not isinstance(x, bool):
+                dtype = np.dtype(np.int64)  # bool tensor + 1 counts
+            else:
+                dtype = self.data.dtype
             return Tensor._make(np.asarray(x, dtype), False, None)
         return Tensor(x)
 
+    def _pair(self, other: Any) -> tuple[Tensor, Tensor]:
+        """This tensor and `other` as the operands of a binary op, promoted as PyTorch does: an integer or bool
+        tensor meeting a floating-point one takes its dtype (NumPy would widen both to float64)."""
+        x = self._operand(other)
+        a, b = self.data.dtype, x.data.dtype
+        if a is b or (a.kind in "fc") == (b.kind in "fc"):
+            return self, x
+        return (self.to(b), x) if b.kind in "fc" else (self, x.to(a))
+
     def add(self, other: Any) -> Tensor:
-        return ops.Add.apply(self, self._operand(other))
+        return ops.Add.apply(*self._pair(other))
 
     def sub(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self, self._operand(other))
+        return ops.Sub.apply(*self._pair(other))
 
     def mul(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self, self._operand(other))
+        return ops.Mul.apply(*self._pair(other))
 
     def div(self, other: Any) -> Tensor:
-        return ops.Div.apply(self, self._operand(other))
+        """True division: integer operands give float32, as in PyTorch."""
+        a, b = self._pair(other)
+        if a.data.dtype.kind not in "fc":
+            a, b = a.float(), b.float()
+        return ops.Div.apply(a, b)
 
     def pow(self, exponent: Any) -> Tensor:
-        return ops.Pow.apply(self, self._operand(exponent))
+        return ops.Pow.apply(*self._pair(exponent))
 
     def matmul(self, other: Any) -> Tensor:
         """Matrix product with NumPy's semantics: batched over leading axes, broadcast, 1-D operands allowed."""
@@ -336,7 +355,7 @@ class Tensor:
         return ops.Linear.apply(self, weight) if bias is None else ops.Linear.apply(self, weight, bias)
 
     def maximum(self, other: Any) -> Tensor:
-        return ops.Maximum.apply(self, self._operand(other))
+        return ops.Maximum.apply(*self._pair(other))
 
     def minimum(self, other: Any) -> Tensor:
         return -((-self).maximum(-self._operand(other)))
@@ -344,7 +363,7 @@ class Tensor:
     def where(self, condition: Any, other: Any) -> Tensor:
         """`self` where `condition` is true, else `other` (PyTorch's `Tensor.where`)."""
         cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-        return ops.Where.apply(self, self._operand(other), condition=cond.astype(bool, copy=False))
+        return ops.Where.apply(*self._pair(other), condition=cond.astype(bool, copy=False))
 
     __add__ = add
     __sub__ = sub
@@ -354,19 +373,19 @@ class Tensor:
     __matmul__ = matmul
 
     def __radd__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self._operand(other), self)
+        return self._operand(other).add(self)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self._operand(other), self)
+        return self._operand(other).sub(self)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self._operand(other), self)
+        return self._operand(other).mul(self)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self._operand(other), self)
+        return self._operand(other).div(self)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(self._operand(other), self)
+        return self._operand(other).pow(self)
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return self._operand(other).matmul(self)
