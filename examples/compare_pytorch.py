@@ -132,7 +132,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     initial = [p.data.copy() for p in model.parameters()]
     print(f"MLP {'-'.join(map(str, args.layers))}, {args.optimizer} lr {args.lr:g} ({args.lr_schedule}), batch "
           f"{args.batch_size}, {args.epochs} epochs, dropout {args.dropout:g}, {len(data['y_train']):,} training "
-          f"images; PyTorch {torch.__version__} with {torch.get_num_threads()} threads\n")
+          f"images; PyTorch {torch.__version__}, {torch.get_num_threads()} thread(s)\n")
     ours = train_ours(args, model, data)
     theirs = train_torch(torch, args, initial, data)
 
