@@ -114,12 +114,12 @@ def read_idx(path: PathLike, magic: int) -> np.ndarray:
     (images), or a payload whose size disagrees with the item count in the header.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
+    raw = path.read_bytes()  # a missing or unreadable file raises its own OSError
+    if path.suffix == ".gz":
+        try:
             raw = gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as e:  # EOFError: truncated; BadGzipFile (an OSError): not gzip / bad CRC
-        raise DatasetError(f"{path}: cannot be read as a gzip file (truncated or corrupt?): {e}") from e
+        except (EOFError, OSError, zlib.error) as e:  # EOFError: truncated; BadGzipFile (OSError): not gzip, bad CRC
+            raise DatasetError(f"{path}: cannot be read as a gzip file (truncated or corrupt?): {e}") from e
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     found = int.from_bytes(raw[:4], "big")

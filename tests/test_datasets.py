@@ -57,6 +57,8 @@ def test_read_idx_round_trip(tmp_path):
     np.testing.assert_array_equal(read_idx(write_gz(tmp_path / "l.gz", idx_bytes(labels)), 2049), labels)
     (tmp_path / "plain").write_bytes(idx_bytes(labels))  # no .gz suffix: read uncompressed
     np.testing.assert_array_equal(read_idx(tmp_path / "plain", 2049), labels)
+    with pytest.raises(FileNotFoundError):  # a missing file is not reported as a corrupt one
+        read_idx(tmp_path / "missing.gz", 2049)
 
 
 @pytest.mark.parametrize("case, payload, magic, complaint", [
