@@ -4,18 +4,24 @@
     model = nn.MLP([784, 128, 64, 10])
     opt = nn.optim.Adam(model.parameters(), lr=1e-3)
     loss = nn.functional.cross_entropy(model(x), y)     # or nn.F.cross_entropy
+    train = nn.data.DataLoader(x, y, batch_size=128, shuffle=True, seed=0)
+    mnist = nn.datasets.mnist(normalize=True, flatten=True)
 """
-from . import functional, init, optim
+from . import data, datasets, functional, init, optim
 from . import functional as F
+from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .data import DataLoader
 from .layers import GELU, MLP, Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, ParameterList, Sequential
+from .normalization import BatchNorm1d, BatchNorm2d
 from .serialization import load, save
 
 __all__ = [
-    "functional", "F", "init", "optim", "save", "load",
+    "functional", "F", "init", "optim", "data", "datasets", "DataLoader", "save", "load",
     "Module", "Parameter", "Sequential", "ModuleList", "ParameterList",
     "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Flatten", "Identity",
     "Dropout", "MLP",
+    "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
 ]
