@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -446,3 +451,32 @@ def test_conv2d_layer_matches_pytorch_with_copied_weights():
     assert repr(ours) == repr(theirs)
     x = np.random.default_rng(9).standard_normal((2, 3, 7, 7)).astype(np.float32)
     np.testing.assert_allclose(ours(Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------------------------- the CNN example
+
+
+def run_example(args: list[str], data_dir) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TINYGRAD_NP_DATA=str(data_dir), OPENBLAS_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(REPO / "examples" / "mnist_cnn.py"), *args], capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=600)
+
+
+def test_mnist_cnn_help():
+    result = run_example(["--help"], REPO)
+    assert result.returncode == 0, result.stderr
+    assert "--channels" in result.stdout and "--batch-norm" in result.stdout and "--epochs" in result.stdout
+
+
+def test_mnist_cnn_learns_saves_and_evaluates(mnist_dir, tmp_path):
+    """A quick run (3,000 images, one epoch) learns; --save then --eval reproduces the test accuracy exactly."""
+    model = tmp_path / "cnn.npz"
+    result = run_example(["--limit", "3000", "--epochs", "1", "--no-plots", "--no-progress", "--save", str(model)],
+                         mnist_dir.parent)
+    assert result.returncode == 0, result.stderr
+    accuracy = float(re.search(r"test accuracy: ([\d.]+)%", result.stdout).group(1))
+    assert accuracy > 85.0, result.stdout
+    assert "CNN (20,538 parameters)" in result.stdout
+    evaluated = run_example(["--eval", str(model), "--no-plots"], mnist_dir.parent)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"test accuracy: {accuracy:.2f}%" in evaluated.stdout

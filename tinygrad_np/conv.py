@@ -11,10 +11,15 @@ and the only Python loops below run over the kH·kW kernel offsets, never over i
 - conv2d (im2col): the view is copied once into a column matrix of shape (C·kH·kW, N·H_out·W_out) and the
   convolution is one matrix product per group, weight (C_out, C·kH·kW) @ cols. Rows ordered (c, i, j) match
   `weight.reshape(C_out, -1)`; columns ordered (n, h, w) make the product a (C_out, N, H_out, W_out) array,
-  returned as an (N, C_out, H_out, W_out) transposed view. Later ops accept any layout, and in backward the
-  gradient usually arrives in this one, which is the (C_out, N·H_out·W_out) matrix both gradient products need.
+  returned as an (N, C_out, H_out, W_out) transposed view. In backward the gradient then usually arrives in that
+  same memory order, which is already the (C_out, N·H_out·W_out) matrix both gradient products need.
 - col2im (conv2d's backward) and pooling: one strided slice of the view per kernel offset, added into / folded
-  together with np.add and np.maximum; reducing the 6-D view with `.max`/`.sum` instead is several times slower.
+  together with np.add and np.maximum. Measured on a (64, 32, 28, 28) batch, 2x2 max-pooling this way takes
+  0.8 ms; `.max(axis=(3, 5))` over the same windows as a 6-D view takes 68 ms.
+
+Memory order: every (N, C, H, W) array made here is stored channel-major, as (C, N, H, W) (`_channel_major`), the
+order the matrix products produce. NumPy accepts any order, but a pass over arrays of mixed orders is slow: with
+max-pool's backward reading a channel-major input and writing a batch-major gradient, it took 4x as long.
 """
 from __future__ import annotations
 
@@ -144,8 +149,8 @@ class Conv2d(_Window2d):
         g_mat = g.transpose(1, 0, 2, 3).reshape(self.groups, c_out // self.groups, -1)  # no copy if channel-major
         dx = dw = db = None
         if needs[0]:
-            d_cols = np.matmul(self.w_mat.transpose(0, 2, 1), g_mat)
-            d_cols = d_cols.reshape(self.xp_shape[1:2] + self.kernel + (n,) + self.out_hw)  # (C, kH, kW, N, H_out, W_out)
+            d_cols = np.matmul(self.w_mat.transpose(0, 2, 1), g_mat)  # (groups, C_g·kH·kW, N·H_out·W_out)
+            d_cols = d_cols.reshape(self.xp_shape[1:2] + self.kernel + (n,) + self.out_hw)  # (C, kH, kW, N, ...)
             dx = self._col2im(lambda i, j: d_cols[:, i, j].transpose(1, 0, 2, 3))
         if needs[1]:
             dw = np.matmul(g_mat, self.cols.transpose(0, 2, 1)).reshape(self.w_shape)
