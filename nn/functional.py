@@ -173,7 +173,7 @@ class SoftmaxCrossEntropy(Function):
     softmax saved by the forward.
     """
 
-    def forward(self, logits, target, reduction, label_smoothing, ignore_index):
+    def forward(self, logits, target, reduction, label_smoothing, ignore_index, any_ignored=True):
         x = _classes_last(logits)
         n_classes = x.shape[1]
         shifted = x - x.max(axis=1, keepdims=True)  # every entry ≤ 0: exp cannot overflow
@@ -184,14 +184,16 @@ class SoftmaxCrossEntropy(Function):
         eps = label_smoothing
         if target.dtype.kind in "iu":  # class indices
             y = target.reshape(-1)
-            valid = y != ignore_index
-            y = np.where(valid, y, 0)
+            # `valid` marks the samples that count; None when all do (the common case: no array work for it)
+            valid = (y != ignore_index) if any_ignored else None
+            if valid is not None:
+                y = np.where(valid, y, 0)
             losses = log_total[:, 0] - shifted[np.arange(len(y)), y]  # −log softmax at the target class
             if eps:  # −Σ_c q_c log p_c with q = (1 − ε)·onehot + ε/C
                 losses = (1 - eps) * losses + eps * (log_total[:, 0] - shifted.mean(axis=1))
-            if not valid.all():
+            if valid is not None:
                 losses[~valid] = 0
-            count = int(valid.sum())
+            count = len(y) if valid is None else int(valid.sum())
             self.y, self.valid, self.q = y, valid, None
         else:  # probabilities / one-hot rows
             q = _classes_last(target)
@@ -214,7 +216,7 @@ class SoftmaxCrossEntropy(Function):
                 grad -= (self.eps / self.n_classes) * scale
             rows = np.arange(len(self.y))
             grad[rows, self.y] -= (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale)
-            if not self.valid.all():
+            if self.valid is not None:
                 grad[~self.valid] = 0
         else:
             grad = self.probs * self.q.sum(axis=1, keepdims=True)
@@ -248,19 +250,24 @@ def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduc
         if t.shape != batch_shape:
             raise ValueError(f"cross_entropy: class-index target of shape {t.shape} does not fit logits of shape "
                              f"{input.shape} (expected target shape {batch_shape})")
-        bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
-        if bad.any():
-            raise IndexError(f"cross_entropy: target class {t[bad].flat[0]} is out of range for {n_classes} "
-                             f"classes (logits of shape {input.shape})")
+        # min and max settle the common case in two reductions: every target a class, none to ignore
+        in_range = t.size == 0 or (t.min() >= 0 and t.max() < n_classes)
+        if not in_range:
+            bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
+            if bad.any():
+                raise IndexError(f"cross_entropy: target class {t[bad].flat[0]} is out of range for {n_classes} "
+                                 f"classes (logits of shape {input.shape})")
+        any_ignored = (not in_range or 0 <= ignore_index < n_classes) and bool((t == ignore_index).any())
     elif t.dtype.kind == "f":
         if t.shape != input.shape:
             raise ValueError(f"cross_entropy: probability target of shape {t.shape} does not match logits of shape "
                              f"{input.shape} (class indices must be an integer array)")
         t = t.astype(input.dtype, copy=False)
+        any_ignored = False
     else:
         raise TypeError(f"cross_entropy: target must hold integer class indices or float probabilities, got {t.dtype}")
     return SoftmaxCrossEntropy.apply(input, target=t, reduction=reduction, label_smoothing=float(label_smoothing),
-                                     ignore_index=ignore_index)
+                                     ignore_index=ignore_index, any_ignored=any_ignored)
 
 
 # ---------------------------------------------------------------------------------------------- other losses

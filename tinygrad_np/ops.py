@@ -152,7 +152,7 @@ class Linear(Function):
     def backward(self, g):
         x, w = self.x, self.w
         needs = self.needs_input_grad
-        g2, x2 = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])  # batch axes flattened into rows
+        g2, x2 = (g, x) if x.ndim == 2 else (g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1]))  # rows
         dx = g @ w if needs[0] else None
         dw = g2.T @ x2 if needs[1] else None
         if len(needs) == 2:
