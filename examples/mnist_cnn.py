@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import Any, Optional
 
 import mnist  # examples/mnist.py: the command line, training loop, report and plots
@@ -26,45 +27,52 @@ INPUT_SHAPE = (1, 28, 28)
 
 
 class CNN(nn.Module):
-    """Two convolution blocks and a linear classifier:
+    """Convolution blocks, then a linear classifier. Each block halves the image (28 → 14 → 7 → 3 …):
 
-        conv 3x3 (1 → c1, padding 1) → [BatchNorm] → ReLU → max-pool 2     28x28 → 14x14
-        conv 3x3 (c1 → c2, padding 1) → [BatchNorm] → ReLU → max-pool 2    14x14 → 7x7
-        flatten → dropout → linear (c2·7·7 → 10)
+        conv 3x3 (padding 1) → [BatchNorm] → ReLU → max-pool 2
+
+    then flatten → dropout → linear to 10 classes, with a hidden ReLU layer of `hidden` units first if it is not 0.
     """
 
-    def __init__(self, channels: tuple[int, int] = (16, 32), batch_norm: bool = True, dropout: float = 0.0) -> None:
+    def __init__(self, channels: Sequence[int] = (16, 32, 64), batch_norm: bool = True, hidden: int = 0,
+                 dropout: float = 0.0) -> None:
         super().__init__()
-        c1, c2 = channels
-        self.features = nn.Sequential(*self._block(1, c1, batch_norm), *self._block(c1, c2, batch_norm))
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(c2 * 7 * 7, 10))
-
-    @staticmethod
-    def _block(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
-        # With BatchNorm right after it, the convolution's bias would be cancelled by the mean subtraction.
-        conv = Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)
-        return [conv, *([BatchNorm2d(c_out)] if batch_norm else []), nn.ReLU(), MaxPool2d(2)]
+        blocks = [layer for c_in, c_out in zip([1, *channels], channels) for layer in _block(c_in, c_out, batch_norm)]
+        self.features = nn.Sequential(*blocks)
+        side = INPUT_SHAPE[1] // 2 ** len(channels)
+        sizes = [channels[-1] * side * side] + ([hidden] if hidden else [])
+        head: list[nn.Module] = [nn.Flatten()]
+        if hidden:
+            head += [nn.Linear(sizes[0], hidden), nn.ReLU()]
+        self.classifier = nn.Sequential(*head, nn.Dropout(dropout), nn.Linear(sizes[-1], 10))
 
     def forward(self, x: Any) -> Any:
         return self.classifier(self.features(x))
 
 
-def parse_channels(text: str) -> tuple[int, int]:
-    """'16,32' -> (16, 32) (for argparse)."""
+def _block(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
+    # With BatchNorm right after it, the convolution's bias would be cancelled by the mean subtraction.
+    conv = Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)
+    return [conv, *([BatchNorm2d(c_out)] if batch_norm else []), nn.ReLU(), MaxPool2d(2)]
+
+
+def parse_channels(text: str) -> list[int]:
+    """'16,32' -> [16, 32] (for argparse)."""
     try:
-        channels = tuple(int(c) for c in text.replace(" ", "").split(","))
+        channels = [int(c) for c in text.replace(" ", "").split(",")]
     except ValueError:
-        channels = ()
-    if len(channels) != 2 or min(channels) < 1:
-        raise argparse.ArgumentTypeError(f"expected two positive channel counts like 16,32, got {text!r}")
-    return channels  # type: ignore[return-value]
+        channels = []
+    if not 1 <= len(channels) <= 4 or min(channels) < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 to 4 positive channel counts like 16,32, got {text!r}")
+    return channels
 
 
 def build_parser() -> argparse.ArgumentParser:
     """mnist.py's command line with the CNN's own options and defaults."""
     parser = mnist.build_parser(__doc__.split("\n")[0])
-    parser.add_argument("--channels", type=parse_channels, default=(16, 32), metavar="C1,C2",
-                        help="output channels of the two convolution layers")
+    parser.add_argument("--channels", type=parse_channels, default=[16, 32, 64], metavar="C1,C2,...",
+                        help="output channels of each convolution block (1 to 4 blocks)")
+    parser.add_argument("--hidden", type=int, default=0, help="units of a hidden layer before the classifier")
     parser.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
                         help="BatchNorm2d after each convolution")
     parser.set_defaults(epochs=4, batch_size=64, lr=2e-3, dropout=0.0)
@@ -72,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_cnn(args: argparse.Namespace) -> nn.Module:
-    return CNN(tuple(args.channels), args.batch_norm, args.dropout)
+    return CNN(args.channels, args.batch_norm, args.hidden, args.dropout)
 
 
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:

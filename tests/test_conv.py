@@ -476,7 +476,7 @@ def test_mnist_cnn_learns_saves_and_evaluates(mnist_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     accuracy = float(re.search(r"test accuracy: ([\d.]+)%", result.stdout).group(1))
     assert accuracy > 85.0, result.stdout
-    assert "CNN (20,538 parameters)" in result.stdout
+    assert "CNN (29,178 parameters)" in result.stdout
     evaluated = run_example(["--eval", str(model), "--no-plots"], mnist_dir.parent)
     assert evaluated.returncode == 0, evaluated.stderr
     assert f"test accuracy: {accuracy:.2f}%" in evaluated.stdout

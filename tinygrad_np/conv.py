@@ -100,10 +100,14 @@ class _Window2d(Function):
         """dx from the gradient of every window: each pixel gets the sum of `window_grad(i, j)[n, c, h, w]` over
         every window (h, w) whose kernel offset (i, j) met it (the adjoint of taking the windows). Returns the
         unpadded part, a view."""
-        dxp = _channel_major(self.xp_shape, self.dtype, np.zeros)
-        d_windows = _windows(dxp, self.kernel, self.stride, self.dilation, self.out_hw, writeable=True)
         reach = [d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation)]
         overlapping = self.stride[0] < reach[0] or self.stride[1] < reach[1]
+        # Windows that tile the padded input (such as 2x2 pooling of an even-sized image) write every pixel once:
+        # no zeros needed first.
+        tiles = self.dilation == (1, 1) and self.kernel == self.stride and \
+            all(n == s * m for n, s, m in zip(self.xp_shape[2:], self.stride, self.out_hw))
+        dxp = _channel_major(self.xp_shape, self.dtype, np.empty if tiles else np.zeros)
+        d_windows = _windows(dxp, self.kernel, self.stride, self.dilation, self.out_hw, writeable=True)
         for i, j in _offsets(self.kernel):
             if overlapping:
                 d_windows[:, :, i, j] += window_grad(i, j)
@@ -179,12 +183,12 @@ class MaxPool2d(_Window2d):
         return z
 
     def backward(self, g):
-        windows, z = self.windows, self.z
+        is_max = {(i, j): self.windows[:, :, i, j] == self.z for i, j in _offsets(self.kernel)}
         ties = _channel_major(self.out_shape, g.dtype, np.zeros)  # how many maxima each window has (at least one)
-        for i, j in _offsets(self.kernel):
-            ties += windows[:, :, i, j] == z
+        for mask in is_max.values():
+            ties += mask
         share = np.divide(g, ties, out=ties)  # g in z's memory order, which every pass below then follows
-        return self._col2im(lambda i, j: share * (windows[:, :, i, j] == z))
+        return self._col2im(lambda i, j: is_max[i, j] * share)
 
 
 class AvgPool2d(_Window2d):
