@@ -3,16 +3,21 @@ is installed).
 
 The NumPy reference is `benchmarks/reference_cnn.py` (im2col with `as_strided`, one matrix product per pass, col2im
 over the kernel offsets, max-pooling by strided slices). All contenders run in this one process under the same
-allocator settings and thread counts, timed in turns (A B C A B C …); the tables give medians and ratios. The CNN
-contenders start from the same weights and see the same batches; afterwards the tinygrad_np and NumPy weights are
-compared, which shows that both did the same work.
+allocator settings and thread counts, timed in turns (A B C, C A B, …); the tables give medians and ratios. The
+order is shuffled every round because PyTorch's OpenMP threads keep spinning for a while after it returns, which
+slowed whatever ran right after it (by 3x, measured on a 1 ms convolution): in a fixed order that is always the
+same contender. The CNN contenders start from the same weights and see the same batches; afterwards the tinygrad_np
+and NumPy weights are compared, which shows that both did the same work.
 
     python -m benchmarks.bench_conv [--repeats 30] [--steps 20] [--malloc default|tuned]
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m benchmarks.bench_conv     # everyone on one thread
 """
 from __future__ import annotations
 
 import argparse
 import os
+import random
+from typing import Callable
 
 import numpy as np
 
@@ -31,11 +36,24 @@ BATCH, LR, CHANNELS = 64, 0.05, (16, 32)
 
 def _torch():
     try:
-        import torch
+        import torch  # its thread count: OMP_NUM_THREADS, else one per core
     except ImportError:
         return None
-    torch.set_num_threads(os.cpu_count() or 1)
     return torch
+
+
+def shuffled_rounds(contenders: dict[str, Callable[[], object]], repeats: int, warmup: int) -> dict[str, float]:
+    """Median seconds per run of each contender, over `repeats` rounds of one run each in a shuffled order."""
+    for _ in range(warmup):
+        for fn in contenders.values():
+            fn()
+    order, times = list(contenders), {name: [] for name in contenders}
+    shuffle = random.Random(0).shuffle
+    for _ in range(repeats):
+        shuffle(order)
+        for name, seconds in interleaved({name: contenders[name] for name in order}, 1, warmup=0).items():
+            times[name] += seconds
+    return {name: median(ts) for name, ts in times.items()}
 
 
 def conv_contenders(n: int, c_in: int, c_out: int, side: int, torch) -> dict:
@@ -73,7 +91,7 @@ def conv_table(repeats: int, torch) -> str:
     rows = []
     for n, c_in, c_out, side in CONV_SHAPES:
         contenders = conv_contenders(n, c_in, c_out, side, torch)
-        times = {k: median(v) for k, v in interleaved(contenders, repeats, warmup=2).items()}
+        times = shuffled_rounds(contenders, repeats, warmup=2)
         row = [f"{n}x{c_in}x{side}x{side} → {c_out}" + ("" if c_in > 1 else " (no dx)")]
         row += [f"{1e3 * t:.2f}" for t in times.values()]
         row.append(f"{times['tinygrad_np'] / times['numpy']:.2f}")
@@ -140,7 +158,7 @@ def cnn_table(repeats: int, steps: int, torch) -> str:
 
         contenders["pytorch"] = pytorch
         torch_note = f"{torch.__version__}, {torch.get_num_threads()} threads"
-    times = {k: median(v) / steps for k, v in interleaved(contenders, repeats, warmup=1).items()}
+    times = {k: t / steps for k, t in shuffled_rounds(contenders, repeats, warmup=1).items()}
     drift = max(float(np.max(np.abs(p.data - r))) for p, r in zip(model.parameters(), reference.params))
     base = times["numpy"]
     rows = [[k, f"{1e3 * t:.2f}", f"{t / base:.2f}"] + ([f"{t / times['pytorch']:.2f}"] if torch else [])
@@ -155,8 +173,10 @@ def cnn_table(repeats: int, steps: int, torch) -> str:
 def run(repeats: int = 30, steps: int = 20, malloc: str = "default") -> str:
     tuned = malloc == "tuned" and tune_malloc()
     torch = _torch()
-    header = (f"allocator {'tuned' if tuned else 'default'}; NumPy's BLAS and PyTorch with their default threads "
-              f"({os.cpu_count()} CPUs)")
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    torch_threads = torch.get_num_threads() if torch is not None else "-"
+    header = (f"allocator {'tuned' if tuned else 'default'}; threads: OPENBLAS_NUM_THREADS={blas_threads}, PyTorch "
+              f"{torch_threads}; {os.cpu_count()} CPUs")
     return header + "\n" + conv_table(repeats, torch) + "\n" + cnn_table(max(repeats // 3, 3), steps, torch)
 
 

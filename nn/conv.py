@@ -43,6 +43,8 @@ class Conv2d(Module):
             raise ValueError(f"Conv2d: padding must be 'valid', 'same', an int or a pair, got {padding!r}")
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        if len(self.kernel_size) != 2 or min(self.kernel_size) < 1:
+            raise ValueError(f"Conv2d: kernel_size must be a positive int or pair, got {kernel_size!r}")
         self.padding, self.dilation = _pair(padding), _pair(dilation)
         kh, kw = self.kernel_size
         self.weight = Parameter(Tensor.empty(out_channels, in_channels // groups, kh, kw, dtype=dtype))

@@ -383,6 +383,8 @@ def test_conv2d_layer_parameters_init_and_repr():
     assert [name for name, _ in Conv2d(1, 2, 3, bias=False).named_parameters()] == ["weight"]
     with pytest.raises(ValueError, match=r"Conv2d: groups=4 must be positive and divide both in_channels \(6\)"):
         Conv2d(6, 8, 3, groups=4)
+    with pytest.raises(ValueError, match=r"Conv2d: kernel_size must be a positive int or pair, got \(3, 0\)"):
+        Conv2d(1, 2, (3, 0))
 
 
 def test_conv_layers_compute_the_ops_and_round_trip_their_state(tmp_path):
