@@ -6,6 +6,7 @@ load, CPU frequency, the allocator) is the same for every contender; we report m
 from __future__ import annotations
 
 import os
+import random
 import resource
 import statistics
 import time
@@ -18,15 +19,22 @@ _clock = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.p
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Run each contender `warmup` times, then `repeats` rounds of one run each in turn; seconds per run."""
+    """Run each contender `warmup` times, then `repeats` rounds of one run each; seconds per run.
+
+    The order within a round is shuffled (seeded): whoever runs right after PyTorch is slowed by its OpenMP threads
+    still spinning, and a fixed order would always hand that penalty to the same contender.
+    """
     for _ in range(warmup):
         for fn in contenders.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    order = random.Random(0)
+    names = list(contenders)
     for _ in range(repeats):
-        for name, fn in contenders.items():
+        order.shuffle(names)
+        for name in names:
             start = _clock()
-            fn()
+            contenders[name]()
             times[name].append(_clock() - start)
     return times
 

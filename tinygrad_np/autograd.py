@@ -163,42 +163,54 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
     """
     heap = [-root._seq]
     pending = {root._seq: [root, grad, False]}  # _seq -> [tensor, gradient so far, owned]
+    take = pending.pop
     while heap:
-        node, g, owned = pending.pop(-heappop(heap))
+        node, g, owned = take(-heappop(heap))
         ctx = node._ctx
-        if ctx is None or node._retains_grad:
-            _accumulate(node, g, owned and ctx is None)
-            if ctx is None:
-                continue
-        if ctx.parents is None:
+        if ctx is None:  # a leaf: its gradient is complete
+            if node.grad is None:
+                node.grad = Tensor._make(g if owned else np.array(g, dtype=node.data.dtype), False, None)
+            else:
+                node.grad.data += g
+            continue
+        if node._retains_grad:
+            if node.grad is None:
+                node.grad = Tensor._make(np.array(g, dtype=node.data.dtype), False, None)
+            else:
+                node.grad.data += g
+        parents = ctx.parents
+        if parents is None:
             _raise_freed(ctx)
         in_grads = ctx.backward(g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
         n = len(in_grads)
-        if n != len(ctx.parents):
-            raise RuntimeError(f"{type(ctx).__name__}.backward returned {n} gradients for {len(ctx.parents)} inputs")
+        if n != len(parents):
+            raise RuntimeError(f"{type(ctx).__name__}.backward returned {n} gradients for {len(parents)} inputs")
         shared = n == 2 and in_grads[0] is in_grads[1] or n > 2 and len(set(map(id, in_grads))) < n
-        for parent, pg in zip(ctx.parents, in_grads):
+        for parent, pg in zip(parents, in_grads):
             if pg is None or not parent._requires_grad:
                 continue
-            # A saved array returned as a gradient is not ours to modify while the node keeps it (retain_graph);
-            # otherwise the node is released just below and the array has no other owner.
-            fresh = (not shared and type(pg) is np.ndarray and pg is not g and pg.base is None
-                     and (not retain_graph or all(pg is not v for v in vars(ctx).values())))
-            if pg.shape != parent.data.shape or pg.dtype != parent.data.dtype:
+            data = parent.data
+            if pg.shape != data.shape or pg.dtype != data.dtype:
                 pg, fresh = _conform(pg, parent, ctx), True  # summed or cast: a new array
-            entry = pending.get(parent._seq)
+            else:
+                # A saved array returned as a gradient is not ours to modify while the node keeps it
+                # (retain_graph); otherwise the node is released just below and the array has no other owner.
+                fresh = (not shared and type(pg) is np.ndarray and pg is not g and pg.base is None
+                         and (not retain_graph or all(pg is not v for v in vars(ctx).values())))
+            seq = parent._seq
+            entry = pending.get(seq)
             if entry is None:
-                pending[parent._seq] = [parent, pg, fresh]
-                heappush(heap, -parent._seq)
+                pending[seq] = [parent, pg, fresh]
+                heappush(heap, -seq)
             elif entry[2]:
                 np.add(entry[1], pg, out=entry[1])
             else:
                 entry[1], entry[2] = entry[1] + pg, True
         if not retain_graph:
             ctx._release()
-        node = g = in_grads = pg = ctx = None  # hold nothing that would keep a finished tensor alive
+        node = g = in_grads = pg = ctx = parents = None  # hold nothing that would keep a finished tensor alive
 
 
 def _conform(g: Any, t: Tensor, ctx: Function) -> np.ndarray:
@@ -212,13 +224,6 @@ def _conform(g: Any, t: Tensor, ctx: Function) -> np.ndarray:
                 f"{type(ctx).__name__}.backward returned a gradient of shape {g.shape} for an input of shape {t.shape}"
             ) from None
     return g.astype(t.dtype) if g.dtype != t.dtype else g  # summed or cast: a new array either way
-
-
-def _accumulate(t: Tensor, g: np.ndarray, owned: bool) -> None:
-    if t.grad is None:
-        t.grad = Tensor._make(g if owned else np.array(g, dtype=t.dtype), False, None)
-    else:
-        t.grad.data += g
 
 
 from tinygrad_np.tensor import Tensor  # noqa: E402  (circular: Tensor's methods apply the Functions above)
