@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import arrays, cotangents
 
 import nn
 from nn.normalization import BatchNorm1d, BatchNorm2d, batch_norm
-from tests.strategies import arrays, cotangents
 from tinygrad_np import Tensor, gradcheck, no_grad
 
 EPS = 1e-5

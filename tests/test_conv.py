@@ -15,10 +15,10 @@ import pytest
 from conftest import REPO
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from strategies import arrays, cotangents
 
 import nn
 from nn.conv import AvgPool2d, Conv2d, MaxPool2d
-from tests.strategies import arrays, cotangents
 from tinygrad_np import Tensor, gradcheck
 
 CASES = settings(max_examples=25, deadline=None)

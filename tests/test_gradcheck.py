@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from strategies import cotangents, with_layout
 
-from tests.strategies import cotangents, with_layout
 from tinygrad_np import Function, GradcheckError, Tensor, gradcheck, no_grad
 
 

@@ -8,8 +8,8 @@ import weakref
 
 import numpy as np
 import pytest
+from strategies import cotangents
 
-from tests.strategies import cotangents
 from tinygrad_np import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 
 

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from tests.strategies import (
+from strategies import (
     EXAMPLES,
     MAX_SIDE,
     arrays,
@@ -22,6 +21,7 @@ from tests.strategies import (
     shapes,
     with_layout,
 )
+
 from tinygrad_np import Tensor, cat, gradcheck, stack, where
 
 _erf = np.vectorize(math.erf)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from strategies import cotangents
 
 import tinygrad_np
-from tests.strategies import cotangents
 from tinygrad_np import Tensor, where
 
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
