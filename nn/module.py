@@ -93,11 +93,13 @@ class Module:
                 raise TypeError(f"{type(self).__name__}.{name} is a buffer: assign a Tensor or None, "
                                 f"not {type(value).__name__}")
             buffers[name] = value
-        else:
-            object.__setattr__(self, name, value)
+        # Registered or not, the value also lives in the instance dict: reading `self.weight` in forward is then a
+        # plain attribute lookup rather than a failed one followed by __getattr__ (this runs at every step).
+        object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
-        # Only called when ordinary lookup fails: parameters, buffers and submodules live in their dicts.
+        # Only called when ordinary lookup fails. Everything registered is also in the instance dict (see
+        # __setattr__), so this is the slow path for names that are not attributes at all.
         d = self.__dict__
         for registry in ("_parameters", "_buffers", "_modules"):
             if name in d.get(registry, ()):
@@ -130,6 +132,7 @@ class Module:
             raise TypeError(f"register_parameter: {name!r} must be a Parameter or None, not {type(param).__name__}")
         self._forget(name)
         self._parameters[name] = param
+        object.__setattr__(self, name, param)
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
         """Register a Tensor that is state but not a parameter (e.g. running statistics). Persistent buffers are
@@ -139,6 +142,7 @@ class Module:
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, not {type(tensor).__name__}")
         self._forget(name)
         self._buffers[name] = tensor
+        object.__setattr__(self, name, tensor)
         if not persistent:
             self._non_persistent.add(name)
 
@@ -149,6 +153,7 @@ class Module:
             raise TypeError(f"add_module: {name!r} must be a Module or None, not {type(module).__name__}")
         self._forget(name)
         self._modules[name] = module
+        object.__setattr__(self, name, module)
 
     register_module = add_module
 
@@ -406,7 +411,8 @@ class ModuleList(Module):
 
     def __setitem__(self, index: int, module: Module) -> None:
         i = _check_index("ModuleList", index, len(self._modules))
-        self._modules[str(i)] = _need_module("ModuleList", module)
+        self._modules[str(i)] = module = _need_module("ModuleList", module)  # replaced where it stands
+        object.__setattr__(self, str(i), module)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -426,7 +432,7 @@ class ParameterList(Module):
     def append(self, param: Parameter) -> ParameterList:
         if not isinstance(param, Parameter):
             raise TypeError(f"ParameterList: expected a Parameter, got {type(param).__name__}")
-        self._parameters[str(len(self._parameters))] = param
+        self.register_parameter(str(len(self._parameters)), param)
         return self
 
     def __getitem__(self, index: int) -> Parameter:

@@ -371,3 +371,26 @@ def test_freezing_and_apply_and_deepcopy():
     clone.layers[0].bias.data += 1
     assert not np.array_equal(clone.layers[0].bias.data, model.layers[0].bias.data)
     assert [n for n, _ in clone.named_parameters()] == [n for n, _ in model.named_parameters()]
+
+
+def test_registered_attributes_stay_in_step_with_the_registries():
+    # Parameters and submodules are mirrored in the instance dict (fast attribute reads in forward): every way of
+    # changing them must keep both views the same.
+    fc = nn.Linear(3, 2)
+    new_w = nn.Parameter(Tensor.zeros(2, 3))
+    fc.weight = new_w
+    assert fc.weight is new_w and dict(fc.named_parameters())["weight"] is new_w
+    fc.bias = None
+    assert fc.bias is None and [n for n, _ in fc.named_parameters()] == ["weight"]
+    fc.register_parameter("bias", nn.Parameter(Tensor.ones(2)))
+    assert fc.bias is dict(fc.named_parameters())["bias"]
+    del fc.bias
+    with pytest.raises(AttributeError):
+        fc.bias  # noqa: B018
+    layers = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2)])
+    replacement = nn.Linear(2, 2)
+    layers[1] = replacement
+    assert layers[1] is replacement and getattr(layers, "1") is replacement
+    names = [n for n, _ in layers.named_parameters()]
+    assert names == ["0.weight", "0.bias", "1.weight", "1.bias", "2.weight", "2.bias"]
+    assert dict(layers.named_parameters())["1.weight"] is replacement.weight
