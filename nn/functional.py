@@ -147,8 +147,9 @@ def _reduce(losses: np.ndarray, reduction: str, count: int, batch_shape: tuple[i
     total = losses.sum()
     if reduction == "sum":
         return total
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / count  # count 0 (every target ignored): nan, as PyTorch
+    if count == 0:  # every target ignored: nan, as PyTorch
+        return np.full((), np.nan, losses.dtype)
+    return total / count
 
 
 def _upstream(g: np.ndarray, reduction: str, count: int) -> np.ndarray:
@@ -157,8 +158,7 @@ def _upstream(g: np.ndarray, reduction: str, count: int) -> np.ndarray:
         return g.reshape(-1, 1)
     if reduction == "sum":
         return g
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return g / count
+    return g / count if count else np.full_like(g, np.nan)
 
 
 class SoftmaxCrossEntropy(Function):
@@ -188,13 +188,14 @@ class SoftmaxCrossEntropy(Function):
             valid = (y != ignore_index) if any_ignored else None
             if valid is not None:
                 y = np.where(valid, y, 0)
-            losses = log_total[:, 0] - shifted[np.arange(len(y)), y]  # −log softmax at the target class
+            rows = np.arange(len(y))
+            losses = log_total[:, 0] - shifted[rows, y]  # −log softmax at the target class
             if eps:  # −Σ_c q_c log p_c with q = (1 − ε)·onehot + ε/C
                 losses = (1 - eps) * losses + eps * (log_total[:, 0] - shifted.mean(axis=1))
             if valid is not None:
                 losses[~valid] = 0
             count = len(y) if valid is None else int(valid.sum())
-            self.y, self.valid, self.q = y, valid, None
+            self.y, self.rows, self.valid, self.q = y, rows, valid, None
         else:  # probabilities / one-hot rows
             q = _classes_last(target)
             if eps:
@@ -214,8 +215,7 @@ class SoftmaxCrossEntropy(Function):
             grad = self.probs * scale
             if self.eps:
                 grad -= (self.eps / self.n_classes) * scale
-            rows = np.arange(len(self.y))
-            grad[rows, self.y] -= (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale)
+            grad[self.rows, self.y] -= (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale)
             if self.valid is not None:
                 grad[~self.valid] = 0
         else:
