@@ -4,10 +4,10 @@
     python -m benchmarks.run_all --quick    # fewer repeats, for a smoke test
 
 Each table says what it measures, the settings, and the figure to compare with its target. Timed comparisons are
-ratios of runs interleaved in one process (A B A B …), medians unless a table says otherwise. Benchmarks that need
-a fresh process (the MLP epoch under each allocator setting, memory) are run as subprocesses, so their allocator
-settings and peak memory are their own. MNIST is read from $TINYGRAD_NP_DATA (or the loader's cache); without it
-the timing benchmarks use random data of the same shape.
+ratios of runs interleaved in one process (A B A B …, the order shuffled each round), medians unless a table says
+otherwise. Benchmarks that need a fresh process (the MLP epoch under each allocator setting, memory, convolutions
+with the tuned allocator) run as subprocesses, so their allocator settings and peak memory are their own. MNIST is
+read from $TINYGRAD_NP_DATA (or the loader's cache); without it the timing benchmarks use random data of its shape.
 """
 from __future__ import annotations
 
@@ -35,13 +35,10 @@ def main() -> None:
     print(subprocess_table("benchmarks.bench_mlp", "--epochs", epochs, "--malloc", "default"))
     print(subprocess_table("benchmarks.bench_mlp", "--epochs", epochs, "--malloc", "tuned"))
     print(subprocess_table("benchmarks.bench_memory", "--epochs", "2" if args.quick else "3"))
-    for name in ("bench_overhead", "bench_scaling", "bench_viz", "bench_conv"):
-        try:
-            module = importlib.import_module(f"benchmarks.{name}")
-        except ImportError as e:
-            print(f"\n### {name}: not run ({e})")
-            continue
-        print(module.run(**({"repeats": 3} if args.quick and name != "bench_conv" else {})))
+    print(subprocess_table("benchmarks.bench_conv", "--malloc", "tuned", *(["--repeats", "5"] if args.quick else [])))
+    for name in ("bench_overhead", "bench_scaling", "bench_viz"):
+        module = importlib.import_module(f"benchmarks.{name}")
+        print(module.run(**({"repeats": 3} if args.quick else {})))
     print(f"\n(all benchmarks took {time.perf_counter() - start:.0f} s)")
 
 

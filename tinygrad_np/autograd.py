@@ -103,11 +103,21 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
         node = cls()
-        needs = tuple(map(_requires_grad_of, inputs))
+        n = len(inputs)
+        if n == 2:
+            needs = (inputs[0]._requires_grad, inputs[1]._requires_grad)
+        else:
+            needs = (inputs[0]._requires_grad,) if n == 1 else tuple(map(_requires_grad_of, inputs))
         track = True in needs and _grad_mode.enabled
-        node.needs_input_grad = needs if track else (False,) * len(inputs)
+        node.needs_input_grad = needs if track else (False,) * n
         try:
-            out = node.forward(*map(_data_of, inputs), **options)
+            # Plain calls for the common shapes of op: a star-call costs more than the rest of this method.
+            if options or n > 2:
+                out = node.forward(*map(_data_of, inputs), **options)
+            elif n == 2:
+                out = node.forward(inputs[0].data, inputs[1].data)
+            else:
+                out = node.forward(inputs[0].data)
         except (ValueError, IndexError) as e:  # NumPy's message lacks the op and the operands: add them
             detail = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
             raise type(e)(f"{cls.__name__}: invalid inputs [{detail}]: {e}") from e
@@ -197,7 +207,7 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
             else:
                 # A saved array returned as a gradient is not ours to modify while the node keeps it
                 # (retain_graph); otherwise the node is released just below and the array has no other owner.
-                fresh = (not shared and type(pg) is np.ndarray and pg is not g and pg.base is None
+                fresh = (pg is not g and not shared and type(pg) is np.ndarray and pg.base is None
                          and (not retain_graph or all(pg is not v for v in vars(ctx).values())))
             seq = parent._seq
             entry = pending.get(seq)
