@@ -29,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer epochs and repeats")
     args = parser.parse_args()
-    epochs = "2" if args.quick else "5"
+    epochs = "2" if args.quick else "15"
     start = time.perf_counter()
     print(f"# tinygrad_np benchmarks ({'quick' if args.quick else 'full'})")
     print(subprocess_table("benchmarks.bench_mlp", "--epochs", epochs, "--malloc", "default"))
