@@ -5,7 +5,6 @@ whose forward and backward live in `tinygrad_np/conv.py`.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Union
 
 from tinygrad_np import Tensor
@@ -56,11 +55,7 @@ class Conv2d(Module):
 
     def reset_parameters(self) -> None:
         """Draw fresh weights (see the class docstring for the distribution)."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * self.weight.shape[2] * self.weight.shape[3]
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.pytorch_default_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return x.conv2d(self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

@@ -114,3 +114,13 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinea
     if tensor.numel() == 0:
         return tensor
     return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(_fan(tensor, mode)))
+
+
+def pytorch_default_(weight: Tensor, bias: Tensor | None = None) -> None:
+    """PyTorch's default for `Linear` and `Conv2d`: `kaiming_uniform_(weight, a=√5)`, i.e. U(−1/√fan_in, 1/√fan_in),
+    and the bias drawn from the same range."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = _calculate_fan_in_and_fan_out(weight)[0]
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        uniform_(bias, -bound, bound)

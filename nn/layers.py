@@ -1,7 +1,6 @@
 """Layers: `Linear`, the activations, `Flatten`, `Identity`, `Dropout`, and `MLP`."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, Callable, Union
 
@@ -37,10 +36,7 @@ class Linear(Module):
 
     def reset_parameters(self) -> None:
         """Draw fresh weights (see the class docstring for the distribution)."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.pytorch_default_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1:] != (self.in_features,):
