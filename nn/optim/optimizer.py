@@ -32,6 +32,7 @@ class Optimizer:
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
         self._scratch_buffers: dict[tuple[np.dtype, int], np.ndarray] = {}
+        self._scratch_views: dict[tuple[tuple[int, ...], np.dtype, int], np.ndarray] = {}
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -99,12 +100,18 @@ class Optimizer:
         raise NotImplementedError
 
     def _scratch(self, like: np.ndarray, slot: int) -> np.ndarray:
-        """A temporary array shaped like `like`: a view into a buffer kept between steps (one per slot)."""
+        """A temporary array shaped like `like`: a view into a buffer kept between steps (one per dtype and slot).
+        The views are kept too, by shape: making them anew cost about a microsecond per parameter per step."""
+        view = self._scratch_views.get((like.shape, like.dtype, slot))
+        if view is not None:
+            return view
         key = (like.dtype, slot)
         buf = self._scratch_buffers.get(key)
         if buf is None or buf.size < like.size:
             buf = self._scratch_buffers[key] = np.empty(like.size, like.dtype)
-        return buf[: like.size].reshape(like.shape)
+            self._scratch_views = {k: v for k, v in self._scratch_views.items() if k[1:] != key}  # views of the old
+        view = self._scratch_views[(like.shape, like.dtype, slot)] = buf[: like.size].reshape(like.shape)
+        return view
 
     # ------------------------------------------------------------------------------------------------ state dict
 
