@@ -177,17 +177,14 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
     while heap:
         node, g, owned = take(-heappop(heap))
         ctx = node._ctx
-        if ctx is None:  # a leaf: its gradient is complete
-            if node.grad is None:
-                node.grad = Tensor._make(g if owned else np.array(g, dtype=node.data.dtype), False, None)
+        if ctx is None or node._retains_grad:  # a leaf (or a kept intermediate): its gradient is complete
+            if node.grad is None:  # an intermediate's g still flows on below: store a copy of it
+                take_g = owned and ctx is None
+                node.grad = Tensor._make(g if take_g else np.array(g, dtype=node.data.dtype), False, None)
             else:
                 node.grad.data += g
-            continue
-        if node._retains_grad:
-            if node.grad is None:
-                node.grad = Tensor._make(np.array(g, dtype=node.data.dtype), False, None)
-            else:
-                node.grad.data += g
+            if ctx is None:
+                continue
         parents = ctx.parents
         if parents is None:
             _raise_freed(ctx)
