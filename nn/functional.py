@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_np import Function, Tensor
+from tinygrad_np.autograd import ones_vector
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -144,7 +145,7 @@ def _classes_back(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _reduce(losses: np.ndarray, reduction: str, count: int, batch_shape: tuple[int, ...]) -> np.ndarray:
     if reduction == "none":
         return losses.reshape(batch_shape)
-    total = losses.sum()
+    total = np.add.reduce(losses, axis=None)  # losses.sum() without its Python wrapper
     if reduction == "sum":
         return total
     if count == 0:  # every target ignored: nan, as PyTorch
@@ -174,13 +175,16 @@ class SoftmaxCrossEntropy(Function):
     """
 
     def forward(self, logits, target, reduction, label_smoothing, ignore_index, any_ignored=True):
-        x = _classes_last(logits)
-        n_classes = x.shape[1]
-        shifted = x - x.max(axis=1, keepdims=True)  # every entry ≤ 0: exp cannot overflow
+        x = np.ascontiguousarray(_classes_last(logits))
+        n_rows, n_classes = x.shape
+        row_start = np.arange(0, n_rows * n_classes, n_classes)  # where each row begins in the flattened x
+        # Each row's max, picked at its argmax: for a few classes this is a third of the time of x.max(axis=1),
+        # whose reduction machinery is slow on short rows. NaN rows stay NaN (argmax finds the NaN).
+        shifted = x - x.reshape(-1).take(row_start + x.argmax(axis=1))[:, None]  # all ≤ 0: exp cannot overflow
         probs = np.exp(shifted)
-        total = probs.sum(axis=1, keepdims=True)  # ≥ 1 (the max contributes e⁰): the log is finite
+        total = probs @ ones_vector(n_classes, probs.dtype)  # row sums as one matrix-vector product; each ≥ 1
         log_total = np.log(total)
-        probs /= total
+        probs /= total[:, None]
         eps = label_smoothing
         if target.dtype.kind in "iu":  # class indices
             y = target.reshape(-1)
@@ -188,19 +192,19 @@ class SoftmaxCrossEntropy(Function):
             valid = (y != ignore_index) if any_ignored else None
             if valid is not None:
                 y = np.where(valid, y, 0)
-            rows = np.arange(len(y))
-            losses = log_total[:, 0] - shifted[rows, y]  # −log softmax at the target class
+            target_at = row_start + y  # where each row's target class sits in the flattened rows
+            losses = log_total - shifted.reshape(-1).take(target_at)  # −log softmax at the target class
             if eps:  # −Σ_c q_c log p_c with q = (1 − ε)·onehot + ε/C
-                losses = (1 - eps) * losses + eps * (log_total[:, 0] - shifted.mean(axis=1))
+                losses = (1 - eps) * losses + eps * (log_total - shifted.mean(axis=1))
             if valid is not None:
                 losses[~valid] = 0
-            count = len(y) if valid is None else int(valid.sum())
-            self.y, self.rows, self.valid, self.q = y, rows, valid, None
+            count = n_rows if valid is None else int(valid.sum())
+            self.target_at, self.valid, self.q = target_at, valid, None
         else:  # probabilities / one-hot rows
             q = _classes_last(target)
             if eps:
                 q = q * (1 - eps) + eps / n_classes
-            shifted -= log_total  # now log softmax
+            shifted -= log_total[:, None]  # now log softmax
             losses = -(q * shifted).sum(axis=1)
             count = len(losses)
             self.q = q
@@ -215,7 +219,8 @@ class SoftmaxCrossEntropy(Function):
             grad = self.probs * scale
             if self.eps:
                 grad -= (self.eps / self.n_classes) * scale
-            grad[self.rows, self.y] -= (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale)
+            # subtract (1 − ε)·scale at each target class, through the flat view (3× faster than grad[rows, y])
+            grad.reshape(-1)[self.target_at] -= (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale)
             if self.valid is not None:
                 grad[~self.valid] = 0
         else:
@@ -235,34 +240,37 @@ def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduc
     distribution: q = (1 − ε)·q + ε/C. Stable for logits of any magnitude; float32 in, float32 out.
     """
     input = _as_tensor(input)
+    logits = input.data
     _check_reduction("cross_entropy", reduction)
-    if input.dtype.kind != "f":
-        raise TypeError(f"cross_entropy: logits must be floating point, got {input.dtype}")
-    if input.ndim == 0:
+    if logits.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: logits must be floating point, got {logits.dtype}")
+    shape = logits.shape
+    if not shape:
         raise ValueError("cross_entropy: logits must have a class axis, got a 0-d tensor")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    axis = 1 if input.ndim > 1 else 0
-    n_classes = input.shape[axis]
-    batch_shape = input.shape[:axis] + input.shape[axis + 1:]
+    axis = 1 if len(shape) > 1 else 0
+    n_classes = shape[axis]
+    batch_shape = shape[:axis] + shape[axis + 1:]
     t = _as_array(target)
     if t.dtype.kind in "iu":
         if t.shape != batch_shape:
             raise ValueError(f"cross_entropy: class-index target of shape {t.shape} does not fit logits of shape "
-                             f"{input.shape} (expected target shape {batch_shape})")
-        # min and max settle the common case in two reductions: every target a class, none to ignore
-        in_range = t.size == 0 or (t.min() >= 0 and t.max() < n_classes)
+                             f"{shape} (expected target shape {batch_shape})")
+        # One reduction settles the common case, every target a class and none to ignore: seen as unsigned
+        # integers, negative targets are huge, so a max below n_classes means all lie in [0, n_classes).
+        in_range = t.size == 0 or t.view(t.dtype.str.replace("i", "u")).max() < n_classes
         if not in_range:
             bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
             if bad.any():
                 raise IndexError(f"cross_entropy: target class {t[bad].flat[0]} is out of range for {n_classes} "
-                                 f"classes (logits of shape {input.shape})")
+                                 f"classes (logits of shape {shape})")
         any_ignored = (not in_range or 0 <= ignore_index < n_classes) and bool((t == ignore_index).any())
     elif t.dtype.kind == "f":
-        if t.shape != input.shape:
+        if t.shape != shape:
             raise ValueError(f"cross_entropy: probability target of shape {t.shape} does not match logits of shape "
-                             f"{input.shape} (class indices must be an integer array)")
-        t = t.astype(input.dtype, copy=False)
+                             f"{shape} (class indices must be an integer array)")
+        t = t.astype(logits.dtype, copy=False)
         any_ignored = False
     else:
         raise TypeError(f"cross_entropy: target must hold integer class indices or float probabilities, got {t.dtype}")

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from tinygrad_np.autograd import Function
+from tinygrad_np.autograd import Function, sum_rows
 
 # ---------------------------------------------------------------------------------------------- binary elementwise
 
@@ -157,7 +157,7 @@ class Linear(Function):
         dw = g2.T @ x2 if needs[1] else None
         if len(needs) == 2:
             return dx, dw
-        return dx, dw, (g2.sum(axis=0) if needs[2] else None)
+        return dx, dw, (sum_rows(g2) if needs[2] else None)
 
 
 # ----------------------------------------------------------------------------------------------- unary elementwise

@@ -53,13 +53,15 @@ class Adam(Optimizer):
             if self._decoupled:
                 p *= 1 - lr * wd  # AdamW: decay the weights directly, outside the adaptive scaling
             else:
-                d = np.multiply(p, wd, out=self._scratch(p, 0))
-                d += g
-                g = d
-        tmp = self._scratch(p, 1)
-        m += np.multiply(np.subtract(g, m, out=tmp), 1 - beta1, out=tmp)  # m + (1 − β₁)(g − m), PyTorch's lerp
+                g = g + wd * p  # a new array: the gradient itself is left alone
+        # One temporary, reused in place by every line below.
+        tmp = np.subtract(g, m)
+        tmp *= 1 - beta1
+        m += tmp  # m + (1 − β₁)(g − m), PyTorch's lerp
         v *= beta2
-        v += np.multiply(np.multiply(g, g, out=tmp), 1 - beta2, out=tmp)
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - beta2
+        v += tmp
         if group["amsgrad"]:
             v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         step_size = lr / (1 - beta1**t)

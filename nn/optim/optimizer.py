@@ -2,7 +2,9 @@
 
 Subclasses define `_update(p, g, state, group)`, which changes the array `p` in place from its gradient `g`, and
 keep their per-parameter buffers in `state` (a dict per parameter, made on the parameter's first update).
-Temporaries come from two scratch arrays shared by all parameters, so a step allocates (almost) nothing.
+An update uses fresh temporaries, at most one or two per parameter, worked on in place. Measured here, that is
+faster than keeping scratch buffers between steps: malloc hands back a block the step has just freed (such as the
+input batch), still in cache, where a kept buffer has gone cold since the last step.
 """
 from __future__ import annotations
 
@@ -31,8 +33,6 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
-        self._scratch_buffers: dict[tuple[np.dtype, int], np.ndarray] = {}
-        self._scratch_views: dict[tuple[tuple[int, ...], np.dtype, int], np.ndarray] = {}
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -98,20 +98,6 @@ class Optimizer:
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
-
-    def _scratch(self, like: np.ndarray, slot: int) -> np.ndarray:
-        """A temporary array shaped like `like`: a view into a buffer kept between steps (one per dtype and slot).
-        The views are kept too, by shape: making them anew cost about a microsecond per parameter per step."""
-        view = self._scratch_views.get((like.shape, like.dtype, slot))
-        if view is not None:
-            return view
-        key = (like.dtype, slot)
-        buf = self._scratch_buffers.get(key)
-        if buf is None or buf.size < like.size:
-            buf = self._scratch_buffers[key] = np.empty(like.size, like.dtype)
-            self._scratch_views = {k: v for k, v in self._scratch_views.items() if k[1:] != key}  # views of the old
-        view = self._scratch_views[(like.shape, like.dtype, slot)] = buf[: like.size].reshape(like.shape)
-        return view
 
     # ------------------------------------------------------------------------------------------------ state dict
 

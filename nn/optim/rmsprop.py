@@ -48,16 +48,17 @@ class RMSprop(Optimizer):
                 state["grad_avg"] = np.zeros_like(p)
         state["step"] += 1
         if wd != 0:
-            d = np.multiply(p, wd, out=self._scratch(p, 0))
-            d += g
-            g = d
+            g = g + wd * p  # a new array: the gradient itself is left alone
         s = state["square_avg"]
-        tmp = self._scratch(p, 1)
+        tmp = np.multiply(g, g)  # one temporary, reused in place by every line below
+        tmp *= 1 - alpha
         s *= alpha
-        s += np.multiply(np.multiply(g, g, out=tmp), 1 - alpha, out=tmp)
+        s += tmp
         if group["centered"]:
             ga = state["grad_avg"]
-            ga += np.multiply(np.subtract(g, ga, out=tmp), 1 - alpha, out=tmp)  # PyTorch's lerp
+            np.subtract(g, ga, out=tmp)
+            tmp *= 1 - alpha
+            ga += tmp  # PyTorch's lerp
             avg = np.subtract(s, np.multiply(ga, ga, out=tmp), out=tmp)
             np.sqrt(avg, out=avg)
         else:

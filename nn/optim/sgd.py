@@ -37,23 +37,13 @@ class SGD(Optimizer):
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, momentum, dampening, wd = group["lr"], group["momentum"], group["dampening"], group["weight_decay"]
         if wd != 0:
-            d = np.multiply(p, wd, out=self._scratch(p, 0))
-            d += g
-            g = d
+            g = g + wd * p  # a new array: the gradient itself is left alone
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = np.array(g, dtype=p.dtype, copy=True)
             else:
                 buf *= momentum
-                if dampening == 0:
-                    buf += g
-                else:
-                    buf += np.multiply(g, 1 - dampening, out=self._scratch(p, 1))
-            if group["nesterov"]:
-                d = np.multiply(buf, momentum, out=self._scratch(p, 1))
-                d += g
-                g = d
-            else:
-                g = buf
-        p -= np.multiply(g, lr, out=self._scratch(p, 1))
+                buf += g if dampening == 0 else (1 - dampening) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        p -= lr * g
