@@ -43,6 +43,14 @@ def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
 
+def quantile(xs: list[float], q: float) -> float:
+    """The q-quantile of xs (linear interpolation), e.g. q = 0.25 for the lower quartile."""
+    s = sorted(xs)
+    pos = q * (len(s) - 1)
+    lo = int(pos)
+    return s[lo] + (s[min(lo + 1, len(s) - 1)] - s[lo]) * (pos - lo)
+
+
 def rss_bytes() -> int:
     """Current resident set size."""
     with open("/proc/self/statm") as f:

@@ -99,3 +99,24 @@ def test_bad_arguments_are_explained():
         DataLoader(batch_size=2)
     with pytest.raises(TypeError, match="numeric"):
         DataLoader(np.array(["a", "b"]), batch_size=1)
+
+
+@given(n=st.integers(1, 40), data=st.data())
+def test_batch_sampler_yields_exactly_the_given_batches(n, data):
+    batches = data.draw(st.lists(st.lists(st.integers(0, n - 1), min_size=1, max_size=9), max_size=6))
+    loader = id_loader(n, batch_sampler=batches)
+    assert len(loader) == len(batches)
+    for _ in range(2):  # iterated afresh each epoch
+        assert epoch_ids(loader) == batches
+
+
+def test_batch_sampler_accepts_index_arrays_and_rejects_conflicts():
+    loader = id_loader(10, batch_sampler=[np.array([3, 1], np.int32), np.array([-1])])  # negatives count from the end
+    assert epoch_ids(loader) == [[3, 1], [9]]
+    for conflict in ({"batch_size": 2}, {"shuffle": True}, {"drop_last": True}):
+        with pytest.raises(ValueError, match="mutually exclusive"):
+            id_loader(10, batch_sampler=[[0]], **conflict)
+    with pytest.raises(TypeError, match="integers"):
+        list(id_loader(10, batch_sampler=[[0.5]]))
+    with pytest.raises(IndexError):
+        list(id_loader(10, batch_sampler=[[10]]))
