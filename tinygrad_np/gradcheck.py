@@ -20,7 +20,7 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
     The output is contracted with a random cotangent `v` (so a wrong sign or a swapped axis cannot cancel out, as
     it can with a plain `.sum()`), then two checks are made against central differences of ⟨v, fn(x)⟩:
     1. element by element: ∂⟨v, fn⟩/∂xᵢ for every element of every input;
-    2. along one random direction `u` through all inputs at once: the directional derivative vs Σ ⟨grad, u⟩.
+    2. along one random ±1 direction `u` through all inputs at once: the directional derivative vs Σ ⟨grad, u⟩.
     Inputs that require grad must be float64 (float32 differences are too coarse to tell a bug from rounding).
     Returns True, or raises `GradcheckError` (returns False when `raise_exception=False`). The inputs' `.grad`
     is left as it was.
@@ -65,7 +65,9 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
                 return _fail(raise_exception, f"input {i} (shape {t.shape}): analytic and numerical gradients "
                              f"differ; worst at index {worst}: analytic {a[worst]!r}, numerical {numeric[worst]!r}")
 
-        directions = [rng.standard_normal(t.shape) for t in wrt]
+        # Random signs: x ± eps·u is then exactly as representable as the x ± eps of the element-wise check (a
+        # Gaussian u would round x + eps·u, which a float32 stretch inside fn turns into a false alarm).
+        directions = [rng.choice([-1.0, 1.0], size=t.shape) for t in wrt]
         originals = [t.data.copy() for t in wrt]
         values = []
         for sign in (1, -1):
