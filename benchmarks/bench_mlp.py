@@ -104,7 +104,8 @@ def run(epochs: int = 5, layers: tuple[int, ...] = (784, 128, 10), malloc: str =
 
     contenders = {"tinygrad_np": tinygrad_np("loader"), "tinygrad_np, x[idx] gather": tinygrad_np("index"),
                   "numpy": numpy_reference}
-    faults = {name: epoch_faults(fn) for name, fn in contenders.items()}  # one epoch each, outside the timing
+    steps = len(batches(len(x_all), 0))
+    faults = {name: epoch_faults(fn, steps) for name, fn in contenders.items()}  # one epoch each, outside the timing
     times = interleaved(contenders, repeats=epochs * SEGMENTS, warmup=0)
     drift = max(float(np.max(np.abs(m.weight.data - w))) for net in nets for m, w in
                 zip((m for m in net.modules() if isinstance(m, nn.Linear)), reference.weights))
@@ -114,7 +115,7 @@ def run(epochs: int = 5, layers: tuple[int, ...] = (784, 128, 10), malloc: str =
     if pytorch is not None:
         # PyTorch takes turns with NumPy by whole epochs, apart from the rest: its OpenMP threads keep spinning for
         # a while after each run, which would slow whoever ran next in a fine-grained interleave.
-        faults["pytorch"] = epoch_faults(pytorch)
+        faults["pytorch"] = epoch_faults(pytorch, steps)
 
         def numpy_epoch() -> None:
             for _ in range(SEGMENTS):
@@ -133,12 +134,12 @@ def run(epochs: int = 5, layers: tuple[int, ...] = (784, 128, 10), malloc: str =
     return table(title, ["system", "s / epoch", "× NumPy reference", "quartiles", "page faults / step"], rows) + notes
 
 
-def epoch_faults(segment: Callable[[], object]) -> float:
+def epoch_faults(segment: Callable[[], object], steps: int) -> float:
     """Minor page faults per step over one epoch of `segment` runs."""
     before = minor_faults()
     for _ in range(SEGMENTS):
         segment()
-    return (minor_faults() - before) / len(batches(60_000, 0))
+    return (minor_faults() - before) / steps
 
 
 def result_row(name: str, times: list[float], numpy_times: list[float], faults: float, per_epoch: int = SEGMENTS
