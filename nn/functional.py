@@ -19,6 +19,7 @@ from tinygrad_np import Function, Tensor
 from tinygrad_np.autograd import ones_vector
 
 _REDUCTIONS = ("mean", "sum", "none")
+_UNSIGNED = {np.dtype(f"int{bits}"): np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)}  # same bits, no sign
 
 
 def _as_tensor(x: Any) -> Tensor:
@@ -142,9 +143,8 @@ def _classes_back(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.moveaxis(rows.reshape((shape[0], *shape[2:], shape[1])), -1, 1)
 
 
-def _reduce(losses: np.ndarray, reduction: str, count: int, batch_shape: tuple[int, ...]) -> np.ndarray:
-    if reduction == "none":
-        return losses.reshape(batch_shape)
+def _reduce(losses: np.ndarray, reduction: str, count: int) -> np.ndarray:
+    """The 'sum' or 'mean' of `losses` (of `count` samples that count)."""
     total = np.add.reduce(losses, axis=None)  # losses.sum() without its Python wrapper
     if reduction == "sum":
         return total
@@ -210,8 +210,9 @@ class SoftmaxCrossEntropy(Function):
             self.q = q
         self.probs, self.eps, self.n_classes, self.count = probs, eps, n_classes, count
         self.shape, self.reduction = logits.shape, reduction
-        batch_shape = logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ()
-        return _reduce(losses, reduction, count, batch_shape)
+        if reduction == "none":
+            return losses.reshape(logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ())
+        return _reduce(losses, reduction, count)
 
     def backward(self, g):
         scale = _upstream(g, self.reduction, self.count)
@@ -220,7 +221,8 @@ class SoftmaxCrossEntropy(Function):
             if self.eps:
                 grad -= (self.eps / self.n_classes) * scale
             # subtract (1 − ε)·scale at each target class, through the flat view (3× faster than grad[rows, y])
-            grad.reshape(-1)[self.target_at] -= (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale)
+            flat, at = grad.reshape(-1), self.target_at
+            flat.put(at, flat.take(at) - (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale))
             if self.valid is not None:
                 grad[~self.valid] = 0
         else:
@@ -259,7 +261,7 @@ def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduc
                              f"{shape} (expected target shape {batch_shape})")
         # One reduction settles the common case, every target a class and none to ignore: seen as unsigned
         # integers, negative targets are huge, so a max below n_classes means all lie in [0, n_classes).
-        in_range = t.size == 0 or t.view(t.dtype.str.replace("i", "u")).max() < n_classes
+        in_range = t.size == 0 or np.maximum.reduce(t.view(_UNSIGNED.get(t.dtype, t.dtype)), axis=None) < n_classes
         if not in_range:
             bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
             if bad.any():
@@ -362,7 +364,7 @@ class BinaryCrossEntropy(Function):
         if weight is not None:
             losses = losses * weight
         self.x, self.y, self.w, self.reduction = x, target, weight, reduction
-        return _reduce(losses.reshape(-1), reduction, x.size, x.shape)
+        return losses if reduction == "none" else _reduce(losses.reshape(-1), reduction, x.size)
 
     def backward(self, g):
         scale = g if self.reduction == "none" else _upstream(g, self.reduction, self.x.size)
@@ -383,7 +385,7 @@ class BinaryCrossEntropyWithLogits(Function):
         if weight is not None:
             losses = losses * weight
         self.x, self.y, self.w, self.lw, self.reduction = x, target, weight, lw, reduction
-        return _reduce(losses.reshape(-1), reduction, x.size, x.shape)
+        return losses if reduction == "none" else _reduce(losses.reshape(-1), reduction, x.size)
 
     def backward(self, g):
         scale = g if self.reduction == "none" else _upstream(g, self.reduction, self.x.size)

@@ -39,10 +39,13 @@ class Linear(Module):
         init.pytorch_default_(self.weight, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.data.shape[-1:] != (self.in_features,):
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}): input of shape {x.shape} does not "
-                             f"end in {self.in_features} features")
-        return x.linear(self.weight, self.bias)  # what F.linear does, one call fewer
+        try:
+            return x.linear(self.weight, self.bias)  # what F.linear does, one call fewer
+        except ValueError:
+            if x.data.shape[-1:] != (self.in_features,):  # name the layer (checked only on failure: costs nothing)
+                raise ValueError(f"Linear({self.in_features}, {self.out_features}): input of shape {x.shape} does "
+                                 f"not end in {self.in_features} features") from None
+            raise
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

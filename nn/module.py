@@ -61,7 +61,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined: subclasses of Module define it")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        return self.forward(*args, **kwargs) if kwargs else self.forward(*args)  # no empty-dict unpacking
 
     # ------------------------------------------------------------------------------------------------ registration
 
@@ -93,18 +93,10 @@ class Module:
                 raise TypeError(f"{type(self).__name__}.{name} is a buffer: assign a Tensor or None, "
                                 f"not {type(value).__name__}")
             buffers[name] = value
-        # Registered or not, the value also lives in the instance dict: reading `self.weight` in forward is then a
-        # plain attribute lookup rather than a failed one followed by __getattr__ (this runs at every step).
+        # Registered or not, the value also lives in the instance dict, so reading `self.weight` in forward is a
+        # plain attribute lookup. That is also why Module has no __getattr__ (PyTorch's looks in the registries):
+        # a class that defines one gets none of CPython's fast attribute lookups, a µs lost on every layer call.
         object.__setattr__(self, name, value)
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called when ordinary lookup fails. Everything registered is also in the instance dict (see
-        # __setattr__), so this is the slow path for names that are not attributes at all.
-        d = self.__dict__
-        for registry in ("_parameters", "_buffers", "_modules"):
-            if name in d.get(registry, ()):
-                return d[registry][name]
-        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
         if not self._forget(name):

@@ -229,6 +229,46 @@ def test_a_saved_array_returned_as_a_gradient_is_not_modified():
     np.testing.assert_array_equal(d.grad_fn.w, [1.0, 2.0, 3.0])
 
 
+def test_one_new_array_returned_for_two_leaves_is_not_shared_by_their_grads():
+    """A backward may return one fresh array for two inputs: each leaf must get its own .grad, so that adding a
+    later contribution into one does not change the other."""
+
+    class AddBoth(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, g):
+            both = g * 1.0  # new, but returned twice
+            return both, both
+
+    a, b = leaf(rand(3, seed=40)), leaf(rand(3, seed=41))
+    v = cotangents((3,), seed=42)
+    AddBoth.apply(a, b).backward(v)
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    (a * 2.0).backward(v)  # accumulates into a.grad only
+    np.testing.assert_allclose(a.grad.data, 3 * v, rtol=1e-14)
+    np.testing.assert_allclose(b.grad.data, v, rtol=1e-14)
+
+
+def test_a_leaf_takes_a_new_gradient_array_without_copying_it():
+    returned = []
+
+    class Scale(Function):
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, g):
+            returned.append(2 * g)
+            return returned[-1]
+
+    x = leaf(rand(3, seed=43))
+    Scale.apply(x).backward(cotangents((3,), seed=44))
+    assert x.grad.data is returned[0]  # the engine owns it: no copy was needed
+    Scale.apply(x).backward(cotangents((3,), seed=45))
+    assert x.grad.data is returned[0]  # and the next contribution is added into it in place
+    np.testing.assert_allclose(x.grad.data, 2 * (cotangents((3,), seed=44) + cotangents((3,), seed=45)), rtol=1e-14)
+
+
 # ----------------------------------------------------------------------------------------------------- grad modes
 
 

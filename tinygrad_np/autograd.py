@@ -6,9 +6,9 @@ so the graph has no reference cycles and is freed by reference counting alone.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
-import threading
 from heapq import heappop, heappush
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable
@@ -23,16 +23,15 @@ if TYPE_CHECKING:
 # grad mode
 
 
-class _GradMode(threading.local):
-    enabled = True  # per thread, like PyTorch's; never a class attribute of Tensor
-
-
-_grad_mode = _GradMode()
+# Per thread (and per asyncio task), like PyTorch's grad mode: a new thread starts with gradients enabled. A context
+# variable rather than a threading.local, because every op reads it and reading one costs a third as much.
+_grad_enabled = contextvars.ContextVar("tinygrad_np_grad_enabled", default=True)
+_grad_enabled_now = _grad_enabled.get
 
 
 def is_grad_enabled() -> bool:
     """True unless inside `no_grad()` (in this thread)."""
-    return _grad_mode.enabled
+    return _grad_enabled_now()
 
 
 class _SetGradMode:
@@ -46,11 +45,11 @@ class _SetGradMode:
         return self(fn) if fn is not None else self  # bare `@no_grad` as well as `@no_grad()`
 
     def __enter__(self) -> None:
-        self._saved.append(_grad_mode.enabled)
-        _grad_mode.enabled = self._enabled
+        self._saved.append(_grad_enabled_now())
+        _grad_enabled.set(self._enabled)
 
     def __exit__(self, *exc_info: Any) -> None:
-        _grad_mode.enabled = self._saved.pop()
+        _grad_enabled.set(self._saved.pop())
 
     def __call__(self, fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -106,20 +105,28 @@ class Function:
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
         node = cls()
         n = len(inputs)
-        if n == 2:
-            needs = (inputs[0]._requires_grad, inputs[1]._requires_grad)
-        else:
-            needs = (inputs[0]._requires_grad,) if n == 1 else tuple(map(_requires_grad_of, inputs))
-        track = True in needs and _grad_mode.enabled
-        node.needs_input_grad = needs if track else (False,) * n
         try:
-            # Plain calls for the common shapes of op: a star-call costs more than the rest of this method.
-            if options or n > 2:
-                out = node.forward(*map(_data_of, inputs), **options)
-            elif n == 2:
-                out = node.forward(inputs[0].data, inputs[1].data)
+            # The common shapes of op are written out: a star-call costs more than the rest of this method.
+            # needs_input_grad is set before forward, which may use it to save only what backward will need.
+            if n == 2 and not options:
+                x, y = inputs
+                needs = (x._requires_grad, y._requires_grad)
+                track = (needs[0] or needs[1]) and _grad_enabled_now()
+                node.needs_input_grad = needs if track else (False, False)
+                out = node.forward(x.data, y.data)
+            elif n == 1 and not options:
+                x, = inputs
+                track = x._requires_grad and _grad_enabled_now()
+                node.needs_input_grad = (True,) if track else (False,)
+                out = node.forward(x.data)
             else:
-                out = node.forward(inputs[0].data)
+                needs = tuple(map(_requires_grad_of, inputs))
+                track = True in needs and _grad_enabled_now()
+                node.needs_input_grad = needs if track else (False,) * n
+                if options:
+                    out = node.forward(*map(_data_of, inputs), **options)
+                else:
+                    out = node.forward(*map(_data_of, inputs))
         except (ValueError, IndexError) as e:  # NumPy's message lacks the op and the operands: add them
             detail = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
             raise type(e)(f"{cls.__name__}: invalid inputs [{detail}]: {e}") from e
@@ -192,9 +199,11 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
     gradient is released as soon as it has been used and, unless `retain_graph`, each node frees its inputs and
     saved arrays right after its backward.
 
-    Gradient arrays that a backward freshly allocated are *owned* by the engine: a second contribution is added to
-    them in place, and a leaf takes them as its `.grad` without a copy. Anything else (the incoming gradient passed
-    through, a view, one array returned for two inputs, an array the node saved) is copied before it is modified.
+    Leaves never enter the heap: each contribution goes into the leaf's `.grad` as soon as it is made. A leaf
+    without a `.grad` takes the array itself when a backward freshly allocated it (the engine then owns it and adds
+    later contributions in place); anything else (the incoming gradient passed through, a view, one array returned
+    for two inputs, an array the node keeps) is copied first. An intermediate's contributions are summed into a new
+    array at the second, and in place from the third on.
     """
     heap = [-root._seq]
     pending = {root._seq: (root, grad, False)}  # _seq -> (tensor, gradient so far, owned)
@@ -202,10 +211,9 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
     while heap:
         node, g, owned = take(-heappop(heap))
         ctx = node._ctx
-        if ctx is None or node._retains_grad:  # a leaf (or a kept intermediate): its gradient is complete
-            if node.grad is None:  # an intermediate's g still flows on below: store a copy of it
-                take_g = owned and ctx is None
-                node.grad = Tensor._make(g if take_g else np.array(g, dtype=node.data.dtype), False, None)
+        if ctx is None or node._retains_grad:  # the root is a leaf, or an intermediate that keeps its gradient
+            if node.grad is None:
+                node.grad = Tensor._make(np.array(g, dtype=node.data.dtype), False, None)  # g is not ours to keep
             else:
                 node.grad.data += g
             if ctx is None:
@@ -216,36 +224,51 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
         in_grads = ctx.backward(g)
         if type(in_grads) is not tuple:
             in_grads = (in_grads,)
-        n = len(in_grads)
-        if n != len(parents):
-            raise RuntimeError(f"{type(ctx).__name__}.backward returned {n} gradients for {len(parents)} inputs")
-        shared = n == 2 and in_grads[0] is in_grads[1] or n > 2 and len(set(map(id, in_grads))) < n
+        if len(in_grads) != len(parents):
+            raise RuntimeError(f"{type(ctx).__name__}.backward returned {len(in_grads)} gradients for "
+                               f"{len(parents)} inputs")
         for parent, pg in zip(parents, in_grads):
             if pg is None or not parent._requires_grad:
                 continue
             data = parent.data
-            if pg.shape != data.shape or pg.dtype is not data.dtype and pg.dtype != data.dtype:
-                pg, fresh = _conform(pg, parent, ctx), True  # summed or cast: a new array
-            else:
-                # A saved array returned as a gradient is not ours to modify while the node keeps it
-                # (retain_graph); otherwise the node is released below and the array has no other owner.
-                fresh = (pg is not g and pg.base is None and not shared and type(pg) is np.ndarray
-                         and (not retain_graph or all(pg is not v for v in vars(ctx).values())))
+            conformed = pg.shape != data.shape or pg.dtype is not data.dtype and pg.dtype != data.dtype
+            if conformed:
+                pg = _conform(pg, parent, ctx)  # summed or cast: a new array
+            if parent._ctx is None:  # a leaf: add the contribution to its .grad right away
+                leaf_grad = parent.grad
+                if leaf_grad is not None:
+                    leaf_grad.data += pg
+                elif conformed or _is_own(pg, g, in_grads, ctx, retain_graph):
+                    parent.grad = Tensor._make(pg, False, None)  # no copy: nothing else holds the array
+                else:
+                    parent.grad = Tensor._make(np.array(pg), False, None)
+                continue
             seq = parent._seq
             entry = get(seq)
             if entry is None:
-                pending[seq] = (parent, pg, fresh)
+                pending[seq] = (parent, pg, False)
                 heappush(heap, -seq)
-            elif entry[2]:
+            elif entry[2]:  # a sum the engine made: add in place
                 acc = entry[1]
                 acc += pg
-            else:
+            else:  # the first contribution may be shared or saved: sum into a new array, ours from now on
                 pending[seq] = (parent, entry[1] + pg, True)
         if not retain_graph:
             # Drop the inputs and every array saved for backward; the node itself stays (with its type, for error
             # messages and drawings) so that a second backward through it can say what happened.
             ctx.__dict__.clear()
             ctx.parents = None
+
+
+def _is_own(pg: Any, g: np.ndarray, in_grads: tuple, ctx: Function, retain_graph: bool) -> bool:
+    """Whether the gradient array `pg` that `ctx.backward(g)` returned is new, with no other holder: then a leaf
+    may take it as its `.grad` (and later add into it) without a copy. The incoming gradient passed through, a
+    view, one array returned for two inputs, or an array the node saved (and keeps, under retain_graph) are not."""
+    if pg is g or type(pg) is not np.ndarray or pg.base is not None:
+        return False
+    if len(in_grads) > 1 and list(map(id, in_grads)).count(id(pg)) > 1:  # returned for two inputs
+        return False
+    return not retain_graph or all(pg is not v for v in vars(ctx).values())
 
 
 def _conform(g: Any, t: Tensor, ctx: Function) -> np.ndarray:
