@@ -390,6 +390,22 @@ def test_grad_mode_is_per_thread():
         th.start()
         th.join()
     assert seen == [True]
+    # and the other way: no_grad in a thread leaves this one building graphs
+    entered, release = threading.Event(), threading.Event()
+
+    def worker():
+        with no_grad():
+            entered.set()
+            release.wait(5)
+
+    th = threading.Thread(target=worker)
+    th.start()
+    entered.wait(5)
+    try:
+        assert is_grad_enabled() and (leaf(rand(2)) * 2.0).requires_grad
+    finally:
+        release.set()
+        th.join()
 
 
 def test_backward_inside_no_grad_still_works():
