@@ -10,8 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:
-    """Where real MNIST lives for tests: $TINYGRAD_NP_DATA, else ../shared/data beside the checkout."""
-    return Path(os.environ.get("TINYGRAD_NP_DATA", REPO.parent / "shared" / "data"))
+    """Where real MNIST lives for tests: $TINYGRAD_NP_DATA, else ../shared/data beside the checkout. Made absolute,
+    because tests link to these files from temporary folders, and the README suggests a relative path."""
+    return Path(os.environ.get("TINYGRAD_NP_DATA", REPO.parent / "shared" / "data")).absolute()
 
 
 @pytest.fixture
