@@ -206,10 +206,10 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
     array at the second, and in place from the third on.
     """
     heap = [-root._seq]
-    pending = {root._seq: (root, grad, False)}  # _seq -> (tensor, gradient so far, owned)
+    pending = {root._seq: (root, grad, False)}  # _seq -> (tensor, gradient so far, whether the engine made that sum)
     take, get = pending.pop, pending.get
     while heap:
-        node, g, owned = take(-heappop(heap))
+        node, g, _ = take(-heappop(heap))
         ctx = node._ctx
         if ctx is None or node._retains_grad:  # the root is a leaf, or an intermediate that keeps its gradient
             if node.grad is None:
