@@ -123,10 +123,7 @@ class Function:
                 needs = tuple(map(_requires_grad_of, inputs))
                 track = True in needs and _grad_enabled_now()
                 node.needs_input_grad = needs if track else (False,) * n
-                if options:
-                    out = node.forward(*map(_data_of, inputs), **options)
-                else:
-                    out = node.forward(*map(_data_of, inputs))
+                out = node.forward(*map(_data_of, inputs), **options)
         except (ValueError, IndexError) as e:  # NumPy's message lacks the op and the operands: add them
             detail = ", ".join(f"{tuple(t.shape)} {t.dtype}" for t in inputs)
             raise type(e)(f"{cls.__name__}: invalid inputs [{detail}]: {e}") from e
