@@ -1,4 +1,5 @@
-"""`gradcheck`: compare an op's backward with central finite differences, in float64."""
+"""`gradcheck` and `gradgradcheck`: compare an op's first and second derivatives with central finite
+differences, in float64."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -25,6 +26,8 @@ def gradcheck(fn: Callable[..., Tensor], *inputs: Any, eps: float = 1e-6, atol: 
     Returns True, or raises `GradcheckError` (returns False when `raise_exception=False`). The inputs' `.grad`
     is left as it was.
     """
+    if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):  # PyTorch's form: gradcheck(fn, (x, y))
+        inputs = tuple(inputs[0])
     wrt = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
     if not wrt:
         raise ValueError("gradcheck: no input requires grad")
@@ -91,3 +94,45 @@ def _fail(raise_exception: bool, message: str) -> bool:
     if raise_exception:
         raise GradcheckError("gradcheck: " + message)
     return False
+
+
+def gradgradcheck(fn: Callable[..., Tensor], *inputs: Any, grad_outputs: Any = None, eps: float = 1e-6,
+                  atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0, raise_exception: bool = True) -> bool:
+    """Check the second derivatives of `fn(*inputs)`: `gradcheck` of its first derivative.
+
+    The first derivative is taken as PyTorch's `gradgradcheck` takes it: the vector-Jacobian product
+    u ↦ Jᵀu of `fn` with a cotangent u (random, or `grad_outputs`), computed by `autograd.grad(...,
+    create_graph=True)`. That product is a function of the inputs and of u, so `gradcheck` then compares its
+    backward (the recorded backward of the backward) with finite differences with respect to both, under a second
+    random cotangent. Inputs that require grad must be float64. `inputs` may also be given as one tuple, as in
+    PyTorch: `gradgradcheck(fn, (x, y))`.
+    """
+    from tinygrad_np.autograd import enable_grad, grad
+
+    if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)):
+        inputs = tuple(inputs[0])
+    wrt = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    if not wrt:
+        raise ValueError("gradgradcheck: no input requires grad")
+    out = fn(*inputs)
+    rng = np.random.default_rng(seed + 1)
+    if grad_outputs is None:
+        u = Tensor(rng.standard_normal(out.shape), requires_grad=True)
+    else:
+        u = grad_outputs if isinstance(grad_outputs, Tensor) else Tensor(np.asarray(grad_outputs, np.float64))
+        u = Tensor(np.array(u.data, np.float64), requires_grad=True)
+    positions = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+
+    def first_derivative(*args: Any) -> Tensor:
+        *xs, v = args
+        ins = [xs[i] for i in positions]
+        with enable_grad():  # gradcheck evaluates its function under no_grad; this one needs a graph
+            grads = grad(fn(*xs), ins, grad_outputs=v, create_graph=True, allow_unused=True)
+        parts = [(d if d is not None else Tensor(np.zeros(x.shape))).reshape(-1) for d, x in zip(grads, ins)]
+        flat = parts[0] if len(parts) == 1 else parts[0].cat(*parts[1:])
+        if not flat.requires_grad:  # the first derivative is a constant: its own derivative is zero
+            flat = flat + v.reshape(-1).sum() * 0.0
+        return flat
+
+    return gradcheck(first_derivative, *inputs, u, eps=eps, atol=atol, rtol=rtol, seed=seed,
+                     raise_exception=raise_exception)

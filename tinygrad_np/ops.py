@@ -2,6 +2,10 @@
 docstring. `g` is the gradient flowing in from the output; backward returns one gradient per input (`None` where
 `needs_input_grad` says it is not wanted). Broadcasting is undone by the engine, not here.
 
+Every backward below is also the op's second (and any higher) derivative: written with operators and `P` (the
+polymorphic vocabulary), it runs on arrays at first order and is recorded as a graph under create_graph. Arrays
+kept on the node are the op's inputs, its output, or constants (masks, shares) named in `constants`.
+
 Everything else on `Tensor` is a composition of these.
 """
 from __future__ import annotations
@@ -10,12 +14,41 @@ import math
 
 import numpy as np
 
+from tinygrad_np import polymorphic as P
 from tinygrad_np.autograd import Function, sum_rows
+
+
+class Primitive(Function):
+    """A built-in op: its backward is written in the polymorphic vocabulary (NumPy arrays at first order, Tensors
+    under create_graph), so one formula serves every order of derivative. Flags say what backward reads."""
+
+    twice_differentiable = True
+    saves_inputs = False
+    saves_output = False
+
+
+class _SavesInputs(Primitive):
+    saves_inputs = True
+
+
+class _SavesOutput(Primitive):
+    saves_output = True
+
+
+class _Bilinear(Primitive):
+    """z is linear in each of x and y: dz/dx reads y and dz/dy reads x, so only the other input's need counts
+    (as in PyTorch, which saves W for x @ W only when x requires grad)."""
+
+    saves_inputs = True
+
+    def inputs_read(self):
+        needs = self.needs_input_grad
+        return (needs[1], needs[0]) + (False,) * (len(needs) - 2)
 
 # ---------------------------------------------------------------------------------------------- binary elementwise
 
 
-class Add(Function):
+class Add(Primitive):
     """z = x + y;  dz/dx = 1, dz/dy = 1."""
 
     def forward(self, x, y):
@@ -25,7 +58,7 @@ class Add(Function):
         return g, g
 
 
-class Sub(Function):
+class Sub(Primitive):
     """z = x − y;  dz/dx = 1, dz/dy = −1."""
 
     def forward(self, x, y):
@@ -35,7 +68,7 @@ class Sub(Function):
         return g, (-g if self.needs_input_grad[1] else None)
 
 
-class Mul(Function):
+class Mul(_Bilinear):
     """z = x · y;  dz/dx = y, dz/dy = x."""
 
     def forward(self, x, y):
@@ -47,8 +80,10 @@ class Mul(Function):
         return (g * self.y if nx else None), (g * self.x if ny else None)
 
 
-class Div(Function):
+class Div(Primitive):
     """z = x / y;  dz/dx = 1/y, dz/dy = −x/y² = −z/y."""
+
+    saves_inputs = saves_output = True
 
     def forward(self, x, y):
         self.y = y
@@ -60,8 +95,10 @@ class Div(Function):
         return (g / self.y if nx else None), (-g * self.z / self.y if ny else None)
 
 
-class Pow(Function):
+class Pow(Primitive):
     """z = x ** y;  dz/dx = y · x^(y−1), dz/dy = z · ln x."""
+
+    saves_inputs = saves_output = True
 
     def forward(self, x, y):
         self.x, self.y = x, y
@@ -71,24 +108,27 @@ class Pow(Function):
     def backward(self, g):
         nx, ny = self.needs_input_grad
         dx = g * self.y * self.x ** (self.y - 1) if nx else None
-        dy = g * self.z * np.log(self.x) if ny else None
+        dy = g * self.z * P.log(self.x) if ny else None
         return dx, dy
 
 
-class Maximum(Function):
+class Maximum(Primitive):
     """z = max(x, y);  dz/dx = [x > y] + ½[x = y], dz/dy = [y > x] + ½[x = y] (ties share the gradient)."""
+
+    saves_inputs = True
 
     def forward(self, x, y):
         self.x, self.y = x, y
         return np.maximum(x, y)
 
     def backward(self, g):
-        share_x = (self.x > self.y) + 0.5 * (self.x == self.y)
+        x, y = P.value(self.x), P.value(self.y)
+        share_x = (x > y) + 0.5 * (x == y)
         nx, ny = self.needs_input_grad
         return (g * share_x if nx else None), (g * (1.0 - share_x) if ny else None)
 
 
-class Where(Function):
+class Where(Primitive):
     """z = x where condition else y;  dz/dx = [condition], dz/dy = [not condition] (condition has no gradient)."""
 
     def forward(self, x, y, condition):
@@ -98,10 +138,10 @@ class Where(Function):
     def backward(self, g):
         nx, ny = self.needs_input_grad
         zero = np.zeros((), g.dtype)
-        return (np.where(self.condition, g, zero) if nx else None), (np.where(self.condition, zero, g) if ny else None)
+        return (P.where(self.condition, g, zero) if nx else None), (P.where(self.condition, zero, g) if ny else None)
 
 
-class Matmul(Function):
+class Matmul(_Bilinear):
     """z = x @ y (NumPy's batched, broadcast semantics);  dx = g @ yᵀ, dy = xᵀ @ g (on the last two axes).
 
     A 1-D operand is treated as a row (x) or a column (y) and the gradient is reshaped back to 1-D.
@@ -113,26 +153,27 @@ class Matmul(Function):
 
     def backward(self, g):
         x, y = self.x, self.y
-        x2 = x[None, :] if x.ndim == 1 else x
-        y2 = y[:, None] if y.ndim == 1 else y
-        if y.ndim == 1:
-            g = np.expand_dims(g, -1)
-        if x.ndim == 1:
-            g = np.expand_dims(g, -2)
+        x_1d, y_1d = len(x.shape) == 1, len(y.shape) == 1
+        x2 = x.reshape((1,) + x.shape) if x_1d else x
+        y2 = y.reshape(y.shape + (1,)) if y_1d else y
+        if y_1d:
+            g = g.reshape(g.shape + (1,))
+        if x_1d:
+            g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:])
         nx, ny = self.needs_input_grad
         dx = dy = None
         if nx:
-            dx = g @ np.swapaxes(y2, -1, -2)
-            if x.ndim == 1:
+            dx = g @ P.swapaxes(y2, -1, -2)
+            if x_1d:
                 dx = dx.reshape(dx.shape[:-2] + dx.shape[-1:])
         if ny:
-            dy = np.swapaxes(x2, -1, -2) @ g
-            if y.ndim == 1:
+            dy = P.swapaxes(x2, -1, -2) @ g
+            if y_1d:
                 dy = dy.reshape(dy.shape[:-1])
         return dx, dy
 
 
-class Linear(Function):
+class Linear(_Bilinear):
     """z = x Wᵀ + b, with W in PyTorch's layout (out, in);  dx = g W, dW = gᵀ x, db = Σ g over all rows.
 
     One node for what would otherwise be transpose, matmul and add: forward adds the bias in place, and backward
@@ -152,7 +193,7 @@ class Linear(Function):
     def backward(self, g):
         x, w = self.x, self.w
         needs = self.needs_input_grad
-        g2, x2 = (g, x) if x.ndim == 2 else (g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1]))  # rows
+        g2, x2 = (g, x) if len(x.shape) == 2 else (g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1]))  # rows
         dx = g @ w if needs[0] else None
         dw = g2.T @ x2 if needs[1] else None
         if len(needs) == 2:
@@ -163,7 +204,7 @@ class Linear(Function):
 # ----------------------------------------------------------------------------------------------- unary elementwise
 
 
-class Neg(Function):
+class Neg(Primitive):
     """z = −x;  dz/dx = −1."""
 
     def forward(self, x):
@@ -173,7 +214,7 @@ class Neg(Function):
         return -g
 
 
-class Exp(Function):
+class Exp(_SavesOutput):
     """z = eˣ;  dz/dx = eˣ = z."""
 
     def forward(self, x):
@@ -184,7 +225,7 @@ class Exp(Function):
         return g * self.z
 
 
-class Log(Function):
+class Log(_SavesInputs):
     """z = ln x;  dz/dx = 1/x."""
 
     def forward(self, x):
@@ -195,7 +236,7 @@ class Log(Function):
         return g / self.x
 
 
-class Sqrt(Function):
+class Sqrt(_SavesOutput):
     """z = √x;  dz/dx = 1/(2√x) = 1/(2z)."""
 
     def forward(self, x):
@@ -206,7 +247,7 @@ class Sqrt(Function):
         return g / (2 * self.z)
 
 
-class Sin(Function):
+class Sin(_SavesInputs):
     """z = sin x;  dz/dx = cos x."""
 
     def forward(self, x):
@@ -214,10 +255,10 @@ class Sin(Function):
         return np.sin(x)
 
     def backward(self, g):
-        return g * np.cos(self.x)
+        return g * P.cos(self.x)
 
 
-class Cos(Function):
+class Cos(_SavesInputs):
     """z = cos x;  dz/dx = −sin x."""
 
     def forward(self, x):
@@ -225,10 +266,10 @@ class Cos(Function):
         return np.cos(x)
 
     def backward(self, g):
-        return -g * np.sin(self.x)
+        return -g * P.sin(self.x)
 
 
-class Abs(Function):
+class Abs(_SavesInputs):
     """z = |x|;  dz/dx = sign x (0 at x = 0)."""
 
     def forward(self, x):
@@ -236,20 +277,20 @@ class Abs(Function):
         return np.abs(x)
 
     def backward(self, g):
-        return g * np.sign(self.x)
+        return g * np.sign(P.value(self.x))
 
 
-class Sign(Function):
+class Sign(Primitive):
     """z = sign x;  dz/dx = 0 (everywhere it exists), as in PyTorch."""
 
     def forward(self, x):
         return np.sign(x)
 
     def backward(self, g):
-        return np.zeros_like(g)
+        return np.zeros(g.shape, P.value(g).dtype)  # a constant: zeros even where g is NaN or inf
 
 
-class Relu(Function):
+class Relu(_SavesOutput):
     """z = max(x, 0);  dz/dx = [x > 0] (0 at x = 0)."""
 
     def forward(self, x):
@@ -257,7 +298,7 @@ class Relu(Function):
         return self.z
 
     def backward(self, g):
-        return g * (self.z > 0)
+        return g * (P.value(self.z) > 0)
 
 
 def _sigmoid(x):
@@ -265,7 +306,7 @@ def _sigmoid(x):
     return np.where(x >= 0, 1, e) / (1 + e)
 
 
-class Sigmoid(Function):
+class Sigmoid(_SavesOutput):
     """z = σ(x) = 1/(1 + e⁻ˣ);  dz/dx = z(1 − z). Computed from e^(−|x|), which never overflows and keeps full
     relative precision for x ≪ 0 (½ + ½·tanh(x/2) would cancel to 0 there, and log σ(x) with it)."""
 
@@ -277,7 +318,7 @@ class Sigmoid(Function):
         return g * self.z * (1 - self.z)
 
 
-class Tanh(Function):
+class Tanh(_SavesOutput):
     """z = tanh x;  dz/dx = 1 − z²."""
 
     def forward(self, x):
@@ -288,23 +329,37 @@ class Tanh(Function):
         return g * (1 - self.z * self.z)
 
 
-class Softplus(Function):
+class Softplus(_SavesInputs):
     """z = ln(1 + e^(βx))/β, and z = x where βx > threshold (as PyTorch);  dz/dx = σ(βx) (1 on the linear part)."""
 
     def forward(self, x, beta=1.0, threshold=20.0):
         bx = x * beta
-        self.linear = bx > threshold
-        self.sig = _sigmoid(bx)
+        self.x, self.beta, self.linear = x, beta, bx > threshold
         return np.where(self.linear, x, np.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
 
     def backward(self, g):
-        return g * np.where(self.linear, 1, self.sig)
+        return g * P.where(self.linear, 1.0, P.sigmoid(self.x * self.beta))
 
 
 _erf = np.frompyfunc(math.erf, 1, 1)  # exact to double precision; NumPy has no erf of its own
 
 
-class Gelu(Function):
+def _erf_array(x):
+    return np.asarray(_erf(x), x.dtype)  # asarray: a 0-d input gives a Python float
+
+
+class Erf(_SavesInputs):
+    """z = erf x;  dz/dx = 2/√π · e^(−x²)."""
+
+    def forward(self, x):
+        self.x = x
+        return _erf_array(x)
+
+    def backward(self, g):
+        return g * (2 / math.sqrt(math.pi)) * P.exp(-(self.x * self.x))
+
+
+class Gelu(_SavesInputs):
     """z = x·Φ(x) with Φ the standard normal CDF;  dz/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π).
 
     approximate='tanh': z = ½x(1 + t), t = tanh(k(x + 0.044715x³)), k = √(2/π);
@@ -314,22 +369,21 @@ class Gelu(Function):
     def forward(self, x, approximate="none"):
         self.x, self.approximate = x, approximate
         if approximate == "tanh":
-            self.t = np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3))
-            return 0.5 * x * (1 + self.t)
+            return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
         if approximate != "none":
             raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-        self.cdf = np.asarray(0.5 * (1 + _erf(x / math.sqrt(2))), x.dtype)  # asarray: a 0-d input gives a float
-        return x * self.cdf
+        return x * (0.5 * (1 + _erf_array(x / math.sqrt(2))))
 
     def backward(self, g):
         x = self.x
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
-            return g * (0.5 * (1 + self.t) + 0.5 * x * (1 - self.t**2) * k * (1 + 3 * 0.044715 * x**2))
-        return g * (self.cdf + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi))
+            t = P.tanh(k * (x + 0.044715 * x**3))
+            return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x))
+        return g * (0.5 * (1 + P.erf(x * (1 / math.sqrt(2)))) + x * P.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)))
 
 
-class Clip(Function):
+class Clip(Primitive):
     """z = min(max(x, lo), hi);  dz/dx = [lo ≤ x ≤ hi] (the gradient passes at the bounds, as in PyTorch)."""
 
     def forward(self, x, lo=None, hi=None):
@@ -344,7 +398,7 @@ class Clip(Function):
         return g * self.inside
 
 
-class Cast(Function):
+class Cast(Primitive):
     """z = x converted to `dtype`;  dz/dx = 1 (the engine casts the gradient back to x's dtype)."""
 
     def forward(self, x, dtype):
@@ -361,7 +415,7 @@ def _keepdims_shape(shape, axis):
     return tuple(1 if i in axis else n for i, n in enumerate(shape))
 
 
-class Sum(Function):
+class Sum(Primitive):
     """z = Σ over `axis` of x;  dz/dx = 1 (g is broadcast back over the summed axes)."""
 
     def forward(self, x, axis, keepdim):
@@ -369,11 +423,13 @@ class Sum(Function):
         return x.sum(axis=axis, keepdims=keepdim)
 
     def backward(self, g):
-        return np.broadcast_to(g.reshape(self.kept), self.in_shape)
+        return P.broadcast_to(g.reshape(self.kept), self.in_shape)
 
 
-class Max(Function):
+class Max(Primitive):
     """z = max over `axis` of x;  dz/dx = [x = z] / (number of maxima): tied maxima share the gradient equally."""
+
+    constants = ("share",)  # piecewise constant in x: its derivative is zero wherever it exists
 
     def forward(self, x, axis, keepdim):
         self.kept = _keepdims_shape(x.shape, axis)
@@ -386,21 +442,24 @@ class Max(Function):
         return g.reshape(self.kept) * self.share
 
 
-class LogSumExp(Function):
+class LogSumExp(Primitive):
     """z = ln Σ eˣ over `axis`, computed as m + ln Σ e^(x−m) with m = max x;  dz/dx = softmax(x) = e^(x−z)."""
+
+    saves_inputs = saves_output = True
 
     def forward(self, x, axis, keepdim):
         self.x, self.kept = x, _keepdims_shape(x.shape, axis)
         m = x.max(axis=axis, keepdims=True)
         m = np.where(np.isfinite(m), m, 0)  # all −inf (or inf) rows: leave them to exp/log as they are
-        self.z = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
-        return self.z if keepdim else self.z.reshape([n for i, n in enumerate(x.shape) if i not in axis])
+        z = m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+        self.z = z if keepdim else z.reshape([n for i, n in enumerate(x.shape) if i not in axis])
+        return self.z
 
     def backward(self, g):
-        return g.reshape(self.kept) * np.exp(self.x - self.z)
+        return g.reshape(self.kept) * P.exp(self.x - self.z.reshape(self.kept))
 
 
-class LogSoftmax(Function):
+class LogSoftmax(_SavesOutput):
     """z = x − logsumexp(x) along `axis`;  dz/dx · g = g − softmax(x) · Σ g."""
 
     def forward(self, x, axis):
@@ -410,10 +469,10 @@ class LogSoftmax(Function):
         return self.z
 
     def backward(self, g):
-        return g - np.exp(self.z) * g.sum(axis=self.axis, keepdims=True)
+        return g - P.exp(self.z) * P.sum(g, self.axis, keepdims=True)
 
 
-class Softmax(Function):
+class Softmax(_SavesOutput):
     """z = e^(x − max) / Σ e^(x − max) along `axis`;  dz/dx · g = z ⊙ (g − Σ g ⊙ z)."""
 
     def forward(self, x, axis):
@@ -424,13 +483,13 @@ class Softmax(Function):
 
     def backward(self, g):
         z = self.z
-        return z * (g - (g * z).sum(axis=self.axis, keepdims=True))
+        return z * (g - P.sum(g * z, self.axis, keepdims=True))
 
 
 # ---------------------------------------------------------------------------------------------- movement (shapes)
 
 
-class Reshape(Function):
+class Reshape(Primitive):
     """z = x with a new shape;  the gradient is reshaped back."""
 
     def forward(self, x, shape):
@@ -441,7 +500,7 @@ class Reshape(Function):
         return g.reshape(self.in_shape)
 
 
-class Permute(Function):
+class Permute(Primitive):
     """z = x with axes reordered by `dims`;  the gradient gets the inverse permutation."""
 
     def forward(self, x, dims):
@@ -449,10 +508,10 @@ class Permute(Function):
         return x.transpose(dims)
 
     def backward(self, g):
-        return g.transpose(self.inverse)
+        return P.transpose(g, tuple(self.inverse))
 
 
-class Expand(Function):
+class Expand(Primitive):
     """z = x broadcast to `shape` (a view);  the engine's unbroadcast sums the gradient back to x's shape."""
 
     def forward(self, x, shape):
@@ -462,7 +521,7 @@ class Expand(Function):
         return g
 
 
-class Pad(Function):
+class Pad(Primitive):
     """z = x with constant borders, `pad_width` as NumPy's ((before, after), …);  the gradient is the inner slice."""
 
     def forward(self, x, pad_width, value=0.0):
@@ -473,18 +532,18 @@ class Pad(Function):
         return g[self.inner]
 
 
-class Flip(Function):
+class Flip(Primitive):
     """z = x reversed along `axis`;  the gradient is reversed back."""
 
     def forward(self, x, axis):
         self.axis = axis
-        return np.flip(x, axis)
+        return np.flip(x, axis).copy()  # a copy, as PyTorch's flip: an in-place change of x must not show here
 
     def backward(self, g):
-        return np.flip(g, self.axis)
+        return P.flip(g, self.axis)
 
 
-class GetItem(Function):
+class GetItem(Primitive):
     """z = x[index] (NumPy indexing);  the gradient is scattered back into zeros, repeated indices adding up."""
 
     def forward(self, x, index, advanced):
@@ -492,15 +551,40 @@ class GetItem(Function):
         return x[index]
 
     def backward(self, g):
-        out = np.zeros(self.in_shape, g.dtype)
-        if self.advanced:
-            np.add.at(out, self.index, g)  # an integer array may pick an element twice: its gradients add
-        else:
-            out[self.index] = g  # plain slices and ints never repeat an element
-        return out
+        return P.scatter(g, self.in_shape, self.index, self.advanced)
 
 
-class Cat(Function):
+class Scatter(Primitive):
+    """z = zeros of `shape` with g added at `index` (GetItem's backward as an op);  the gradient is g[index]."""
+
+    def forward(self, g, shape, index, advanced):
+        self.index = index
+        return P.scatter(g, shape, index, advanced)
+
+    def backward(self, gg):
+        return gg[self.index]
+
+
+class IndexPut(Primitive):
+    """z = x with z[index] = v (`x[index] = v` recorded);  dz/dx = 1 outside index, 0 inside; dz/dv = g[index]
+    (summed back over the axes v was broadcast along)."""
+
+    constants = ("kept",)
+
+    def forward(self, x, v, index):
+        self.index = index
+        z = x.copy()
+        z[index] = v
+        self.kept = np.ones(x.shape, x.dtype)
+        self.kept[index] = 0
+        return z
+
+    def backward(self, g):
+        nx, nv = self.needs_input_grad
+        return (g * self.kept if nx else None), (g[self.index] if nv else None)
+
+
+class Cat(Primitive):
     """z = the inputs joined along `axis`;  each input's gradient is its slice of g."""
 
     def forward(self, *xs, axis):
@@ -509,4 +593,6 @@ class Cat(Function):
         return np.concatenate(xs, axis=axis)
 
     def backward(self, g):
-        return tuple(np.split(g, self.splits, axis=self.axis))
+        bounds = [0, *self.splits, g.shape[self.axis]]
+        lead = (slice(None),) * self.axis
+        return tuple(g[lead + (slice(a, b),)] for a, b in zip(bounds[:-1], bounds[1:]))

@@ -5,23 +5,24 @@ needs no backward of its own).
 """
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Union
 
 import numpy as np
 
-from tinygrad_np import autograd, conv, ops
+from tinygrad_np import conv, ops
 from tinygrad_np.autograd import Function
+from tinygrad_np.autograd.engine import run_backward
+from tinygrad_np.autograd.function import _creation_order
+from tinygrad_np.hooks import RemovableHandle
+from tinygrad_np.inplace import InplaceOps, _view_of
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 Axis = Union[int, Sequence[int], None]
 Scalar = Union[int, float, bool]
 
 _rng = np.random.default_rng()
-# Every tensor gets the next number: outputs always outnumber their inputs, which is the order backward walks in.
-_creation_order = itertools.count()
 _new_object = object.__new__
 
 
@@ -79,7 +80,7 @@ def _binary(op: type[Function], doc: str) -> Any:
     return method
 
 
-class Tensor:
+class Tensor(InplaceOps):
     """An n-dimensional array that records the ops applied to it, so that `backward()` can differentiate them.
 
     `Tensor(data)` takes a Python scalar, a nested list, a NumPy array or a Tensor. Python floats and lists become
@@ -87,7 +88,10 @@ class Tensor:
     `torch.from_numpy`). Only floating-point tensors can require gradients.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "_seq", "__weakref__")
+    # _vcell: the version counter of the data, [version, shared], shared by views (None: version 0, no views yet);
+    # _hooks: {handle id: hook} or None
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "_retains_grad", "_seq", "_vcell", "_hooks", "_prior",
+                 "_alias_of", "__weakref__")  # set only when needed: _prior by inplace.py, _alias_of by graph_alias
     __array_ufunc__ = None  # make `ndarray + Tensor` defer to Tensor.__radd__ instead of making an object array
 
     data: np.ndarray
@@ -105,6 +109,7 @@ class Tensor:
             _check_differentiable(data.dtype)
         self.data, self.grad, self._requires_grad = data, None, requires_grad
         self._ctx, self._retains_grad, self._seq = None, False, next(_creation_order)
+        self._vcell = self._hooks = None
 
     @staticmethod
     def _make(data: np.ndarray, requires_grad: bool, ctx: Function | None) -> Tensor:
@@ -113,7 +118,7 @@ class Tensor:
         if type(data) is not np.ndarray:
             data = np.asarray(data)  # NumPy reductions return scalars, not 0-d arrays
         t.data, t.grad, t._requires_grad, t._ctx, t._retains_grad = data, None, requires_grad, ctx, False
-        t._seq = next(_creation_order)
+        t._seq, t._vcell, t._hooks = next(_creation_order), None, None
         return t
 
     # ------------------------------------------------------------------------------------------------ factories
@@ -246,8 +251,8 @@ class Tensor:
         return self.data.tolist()
 
     def detach(self) -> Tensor:
-        """The same data, cut off from the graph."""
-        return Tensor._make(self.data, False, None)
+        """The same data (and version counter, as in PyTorch), cut off from the graph."""
+        return _view_of(Tensor._make(self.data, False, None), self)
 
     def retain_grad(self) -> None:
         """Keep `.grad` for this non-leaf tensor too at the next backward."""
@@ -285,26 +290,32 @@ class Tensor:
 
     # ------------------------------------------------------------------------------------------------- backward
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate the gradient of this tensor into `.grad` of every leaf it depends on.
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+                 inputs: Any = None) -> None:
+        """Accumulate the gradient of this tensor into `.grad` of every leaf it depends on (`torch.Tensor.backward`).
 
         A scalar (one-element) output needs no `gradient`; any other needs `gradient` of its shape. Leaf gradients
-        add up over calls until `zero_grad()`. The graph is freed afterwards unless `retain_graph=True`.
+        add up over calls until `zero_grad()`. The graph is freed afterwards unless `retain_graph=True` (which
+        defaults to `create_graph`). With `create_graph=True` the backward pass is recorded too, so the gradients
+        it produces have a graph and can be differentiated again. `inputs`: only these tensors get gradients.
         """
+        run_backward(self, gradient, retain_graph, create_graph, inputs)
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's data (shared with its views) was changed in place (as PyTorch's)."""
+        return self._vcell[0] if self._vcell is not None else 0
+
+    def register_hook(self, hook: Any) -> RemovableHandle:
+        """Call `hook(grad)` with this tensor's gradient every time it is computed; a hook that returns a Tensor
+        replaces the gradient (for the rest of backward and for `.grad`). Returns a handle with `.remove()`."""
         if not self._requires_grad:
-            raise RuntimeError("backward: this tensor does not require grad (no input of it has requires_grad=True)")
-        if gradient is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward: gradient can be implied only for a one-element output, this one has shape "
-                    f"{self.shape}; pass gradient= with that shape"
-                )
-            grad = np.array(1, self.data.dtype).reshape(self.data.shape)  # np.ones_like, without its wrappers
-        else:
-            grad = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(f"backward: gradient has shape {grad.shape}, the tensor has shape {self.shape}")
-        autograd.backward(self, grad, retain_graph)
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that doesn't require gradient")
+        if self._hooks is None:
+            self._hooks = {}
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        return handle
 
     # -------------------------------------------------------------------------------------------------- binary ops
 
@@ -479,6 +490,9 @@ class Tensor:
     def sin(self) -> Tensor:
         return ops.Sin.apply(self)
 
+    def erf(self) -> Tensor:
+        return ops.Erf.apply(self)
+
     def cos(self) -> Tensor:
         return ops.Cos.apply(self)
 
@@ -587,7 +601,7 @@ class Tensor:
         shape = _shape_arg(shape)
         if shape == self.shape:
             return self
-        return ops.Reshape.apply(self, shape=shape)
+        return _view_of(ops.Reshape.apply(self, shape=shape), self)
 
     view = reshape
 
@@ -612,7 +626,7 @@ class Tensor:
         dims = tuple(_dim(d, self.ndim, "permute", self.shape) for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: {dims} is not a permutation of the axes of a tensor of shape {self.shape}")
-        return ops.Permute.apply(self, dims=dims)
+        return _view_of(ops.Permute.apply(self, dims=dims), self)
 
     def transpose(self, dim0: int = 0, dim1: int = 1) -> Tensor:
         dims = list(range(self.ndim))
@@ -629,7 +643,7 @@ class Tensor:
         if -1 in sizes[:lead]:
             raise ValueError(f"expand: -1 is not allowed for a new leading axis, got {sizes} for shape {self.shape}")
         shape = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
-        return ops.Expand.apply(self, shape=shape)
+        return _view_of(ops.Expand.apply(self, shape=shape), self)
 
     def pad(self, pad: Sequence[Any], value: float = 0.0) -> Tensor:
         """Constant padding. `pad` as `torch.nn.functional.pad`: (left, right) of the last axis, then of the one
@@ -677,7 +691,8 @@ class Tensor:
         index = _as_index(index)
         parts = index if isinstance(index, tuple) else (index,)
         advanced = any(isinstance(p, np.ndarray) for p in parts)
-        return ops.GetItem.apply(self, index=index, advanced=advanced)
+        out = ops.GetItem.apply(self, index=index, advanced=advanced)
+        return out if advanced else _view_of(out, self)
 
     # ------------------------------------------------------------------------- convolution and pooling (conv.py)
 

@@ -47,11 +47,12 @@ _OP_KIND: dict[type, str] = {
     **dict.fromkeys(
         [ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.Maximum, ops.Where, ops.Neg, ops.Exp, ops.Log, ops.Sqrt,
          ops.Sin, ops.Cos, ops.Abs, ops.Sign, ops.Relu, ops.Sigmoid, ops.Tanh, ops.Softplus, ops.Gelu, ops.Clip,
-         ops.Cast], "elementwise"),
+         ops.Cast, ops.Erf], "elementwise"),
     **dict.fromkeys([ops.Sum, ops.Max, ops.LogSumExp, ops.LogSoftmax, ops.Softmax], "reduction"),
     ops.Matmul: "matmul",
     ops.Linear: "matmul",
-    **dict.fromkeys([ops.Reshape, ops.Permute, ops.Expand, ops.Pad, ops.Flip, ops.GetItem, ops.Cat], "shape"),
+    **dict.fromkeys([ops.Reshape, ops.Permute, ops.Expand, ops.Pad, ops.Flip, ops.GetItem, ops.Cat, ops.Scatter,
+                     ops.IndexPut], "shape"),
 }
 _SHAPE_ONLY = (ops.Reshape, ops.Permute, ops.Expand)  # what hide_shape_ops collapses: the values are not changed
 # Ops defined outside tinygrad_np.ops (nn's fused losses, convolutions, your own) are classed by name, else "custom"

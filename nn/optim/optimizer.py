@@ -8,12 +8,14 @@ input batch), still in cache, where a kept buffer has gone cold since the last s
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any, Callable
 
 import numpy as np
 
 from tinygrad_np import Tensor, enable_grad
+from tinygrad_np.inplace import bump_version
 
 
 class Optimizer:
@@ -94,6 +96,7 @@ class Optimizer:
                 if state is None:
                     state = self.state[p] = {}
                 self._update(p.data, p.grad.data, state, group)
+                bump_version(p)  # an in-place change: a graph that saved p before this step must not backward
         return loss
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -114,50 +117,95 @@ class Optimizer:
                   for g in self.param_groups]
         return {"state": dict(sorted(state.items())), "param_groups": groups}
 
+    def _required_state(self, group: dict[str, Any]) -> tuple[str, ...]:
+        """The entries a parameter's state must hold once the parameter has been updated, under the settings of
+        its `group` (`_update` reads them without a default). Subclasses say which."""
+        return ()
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore settings, step counts and buffers from `state_dict` (as made by `state_dict()`, possibly after a
-        round trip through `nn.save` / `nn.load`). Everything is checked first; on any mismatch a ValueError names
-        it and the optimizer is left unchanged. Buffers are copied."""
-        name = type(self).__name__
+        round trip through `nn.save` / `nn.load`). Everything is checked first, as the constructor checks its
+        settings: each group must have exactly this optimizer's settings (a state dict of another optimizer
+        class is refused) with valid values, and each parameter's state the buffers `step()` needs (and none
+        this optimizer does not know), shaped like the parameter. On any problem a ValueError names it and the
+        optimizer is left unchanged. Buffers are copied."""
+        name = f"{type(self).__name__}.load_state_dict"
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
-            raise ValueError(f"{name}.load_state_dict: expected a dict with keys 'state' and 'param_groups'")
-        saved_groups = _as_list(state_dict["param_groups"])
+            got = f"a dict with keys {sorted(map(str, state_dict))}" if isinstance(state_dict, dict) else \
+                type(state_dict).__name__
+            raise ValueError(f"{name}: expected a dict with keys 'state' and 'param_groups', got {got}")
+        saved_groups = _as_list(state_dict["param_groups"], name)
         if len(saved_groups) != len(self.param_groups):
-            raise ValueError(f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter group(s), "
+            raise ValueError(f"{name}: the state dict has {len(saved_groups)} parameter group(s), "
                              f"this optimizer has {len(self.param_groups)}")
-        by_index: dict[int, Tensor] = {}
+        settings = set(self.defaults)
+        by_index: dict[int, tuple[Tensor, dict[str, Any]]] = {}  # saved index → (parameter, its new group)
         new_groups = []
         for gi, (saved, mine) in enumerate(zip(saved_groups, self.param_groups)):
-            saved_ids = [int(i) for i in np.asarray(saved["params"]).reshape(-1)]
+            where = f"{name}: parameter group {gi}"
+            if not isinstance(saved, dict) or "params" not in saved:
+                raise ValueError(f"{where} is not a dict with a 'params' entry")
+            keys = set(saved) - {"params"}
+            unknown, missing = sorted(keys - settings - {"initial_lr"}), sorted(settings - keys)
+            if unknown:
+                raise ValueError(f"{where} has setting(s) {unknown} that {type(self).__name__} does not have"
+                                 + (f" and lacks {missing}" if missing else "")
+                                 + ": is it another optimizer's state dict?")
+            if missing:
+                raise ValueError(f"{where} lacks the setting(s) {missing}")
+            saved_ids = _indices(saved["params"], where)
             if len(saved_ids) != len(mine["params"]):
-                raise ValueError(f"{name}.load_state_dict: parameter group {gi} has {len(saved_ids)} parameters in "
+                raise ValueError(f"{name}: parameter group {gi} has {len(saved_ids)} parameters in "
                                  f"the state dict and {len(mine['params'])} in this optimizer")
-            by_index.update(zip(saved_ids, mine["params"]))
             group = dict(mine)
-            for key, value in saved.items():
-                if key != "params":
-                    group[key] = _like(mine.get(key), value)
+            for key in sorted(keys):
+                group[key] = _setting(key, self.defaults.get(key, 0.0), saved[key], where)
+            try:
+                self._check_settings(group)
+            except (ValueError, TypeError) as e:
+                raise ValueError(f"{where}: {e}") from None
+            for i, p in zip(saved_ids, mine["params"]):
+                if i in by_index:
+                    raise ValueError(f"{name}: parameter index {i} appears more than once in 'param_groups'")
+                by_index[i] = (p, group)
             new_groups.append(group)
+        saved_state = state_dict["state"]
+        if not isinstance(saved_state, dict):
+            raise ValueError(f"{name}: 'state' must be a dict of per-parameter state, got "
+                             f"{type(saved_state).__name__}")
         new_state: dict[Tensor, dict[str, Any]] = {}
-        for key, saved in state_dict["state"].items():
-            i = int(key)
+        seen: set[int] = set()
+        for key, saved in saved_state.items():
+            i = _index(key, name)
             if i not in by_index:
-                raise ValueError(f"{name}.load_state_dict: state for parameter {i}, which is in no parameter group")
-            p = by_index[i]
+                raise ValueError(f"{name}: state for parameter {i}, which is in no parameter group")
+            if i in seen:
+                raise ValueError(f"{name}: parameter {i} has two state entries")
+            seen.add(i)
+            p, group = by_index[i]
+            if not isinstance(saved, dict):
+                raise ValueError(f"{name}: the state of parameter {i} is not a dict")
+            for buf_name in saved:
+                if buf_name != "step" and buf_name not in self._state_keys:
+                    raise ValueError(f"{name}: unknown state {buf_name!r} for parameter {i}")
+            lacking = [k for k in self._required_state(group) if k not in saved] if saved else []
+            if lacking:
+                raise ValueError(f"{name}: the state of parameter {i} lacks {lacking} (it has {sorted(saved)})")
             entry: dict[str, Any] = {}
             for buf_name, value in saved.items():
                 if buf_name == "step":
-                    entry["step"] = int(np.asarray(value))
+                    entry["step"] = _step(value, f"{name}: state 'step' of parameter {i}")
                     continue
-                if buf_name not in self._state_keys:
-                    raise ValueError(f"{name}.load_state_dict: unknown state {buf_name!r} for parameter {i}")
                 arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+                if arr.dtype.kind not in "biuf":
+                    raise ValueError(f"{name}: state {buf_name!r} of parameter {i} is not an array of real numbers "
+                                     f"(dtype {arr.dtype})")
                 if arr.shape != p.shape:
-                    raise ValueError(f"{name}.load_state_dict: state {buf_name!r} of parameter {i} has shape "
+                    raise ValueError(f"{name}: state {buf_name!r} of parameter {i} has shape "
                                      f"{arr.shape} in the state dict, the parameter has shape {p.shape}")
                 entry[buf_name] = np.array(arr, dtype=p.dtype, copy=True)
             new_state[p] = entry
-        for group, new in zip(self.param_groups, new_groups):
+        for group, new in zip(self.param_groups, new_groups):  # nothing below can fail
             group.clear()
             group.update(new)
         self.state = new_state
@@ -170,22 +218,71 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
-def _as_list(groups: Any) -> list[Any]:
+def _as_list(groups: Any, name: str) -> list[Any]:
     # nn.load gives back lists as lists; accept a dict keyed '0', '1', … too
     if isinstance(groups, dict):
+        if not all(re.fullmatch(r"[0-9]+", str(k)) for k in groups):
+            raise ValueError(f"{name}: 'param_groups' is a dict whose keys are not group numbers")
         return [groups[k] for k in sorted(groups, key=int)]
+    if not isinstance(groups, (list, tuple)):
+        raise ValueError(f"{name}: 'param_groups' must be a list of dicts, got {type(groups).__name__}")
     return list(groups)
 
 
-def _like(template: Any, value: Any) -> Any:
-    """`value` (possibly a 0-d/1-d array after a save and load) as a Python value shaped like `template`: a
-    bool, a tuple (betas), or the number itself (an int stays an int, a float a float)."""
+def _index(key: Any, name: str) -> int:
+    """A parameter number from a state dict key: an int, or its decimal text (after `nn.save` / `nn.load`)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool) and key >= 0:
+        return int(key)
+    if isinstance(key, str) and re.fullmatch(r"[0-9]+", key):
+        return int(key)
+    raise ValueError(f"{name}: {key!r} in 'state' is not a parameter number")
+
+
+def _indices(value: Any, where: str) -> list[int]:
+    """The parameter numbers of a saved group's 'params': distinct non-negative integers."""
+    arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if arr.ndim > 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise ValueError(f"{where}: 'params' must be a list of parameter numbers, got {value!r}")
+    ids = [int(i) for i in arr.reshape(-1)]
+    if any(i < 0 for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError(f"{where}: 'params' must hold distinct non-negative parameter numbers, got {ids}")
+    return ids
+
+
+def _step(value: Any, where: str) -> int:
+    arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+    if not (arr.shape == () and arr.dtype.kind in "iuf" and np.isfinite(arr) and arr >= 0 and arr == np.floor(arr)):
+        raise ValueError(f"{where} must be a whole number >= 0, got {value!r}")
+    return int(arr)
+
+
+def _setting(key: str, template: Any, value: Any, where: str) -> Any:
+    """`value` (possibly a 0-d/1-d array after a save and load) as a Python value of the kind of `template` (the
+    constructor's default): a bool, a tuple of numbers (betas), or a number (an int stays an int, a float a
+    float). Anything else is a ValueError naming `key`."""
     if isinstance(value, Tensor):
         value = value.data
     if isinstance(value, np.ndarray):
+        if value.ndim > 1 or value.dtype.kind not in "biuf":
+            raise ValueError(f"{where}: setting {key!r} must be {_kind(template)}, got an array of shape "
+                             f"{value.shape} and dtype {value.dtype}")
         value = value.item() if value.ndim == 0 else value.tolist()
+    elif isinstance(value, np.generic):
+        value = value.item()
     if isinstance(template, bool):
-        return bool(value)
+        if isinstance(value, bool) or (type(value) is int and value in (0, 1)):
+            return bool(value)
+    elif isinstance(template, tuple):
+        if isinstance(value, (list, tuple)) and len(value) == len(template):
+            return tuple(_setting(f"{key}[{j}]", t, v, where) for j, (t, v) in enumerate(zip(template, value)))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"{where}: setting {key!r} must be {_kind(template)}, got {value!r}")
+
+
+def _kind(template: Any) -> str:
+    if isinstance(template, bool):
+        return "a bool"
     if isinstance(template, tuple):
-        return tuple(_like(t, v) for t, v in zip(template, value))
-    return value
+        return f"a sequence of {len(template)} numbers"
+    return "a number"

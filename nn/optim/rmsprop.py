@@ -36,6 +36,10 @@ class RMSprop(Optimizer):
         if not group["momentum"] >= 0:
             raise ValueError(f"RMSprop: invalid momentum {group['momentum']}")
 
+    def _required_state(self, group: dict[str, Any]) -> tuple[str, ...]:
+        return (("step", "square_avg") + (("momentum_buffer",) if group["momentum"] > 0 else ())
+                + (("grad_avg",) if group["centered"] else ()))
+
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         wd = group["weight_decay"]

@@ -1,0 +1,101 @@
+"""The vocabulary backward formulas are written in: each function takes NumPy arrays or Tensors.
+
+Given arrays (a first-order backward) it is the plain NumPy call, so first-order backward costs what it did when it
+was written in NumPy alone. Given a Tensor (a backward under `create_graph=True`) it is the differentiable Tensor op,
+so the very same formula is recorded as a graph. Operators (`+ - * / ** @`, indexing, `.reshape`, `.T`, `.shape`)
+already work on both and need nothing here. Arrays that are constants of the formula (masks, tie shares) may meet
+Tensors freely: a Tensor operand makes the result a Tensor.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+ndarray = np.ndarray
+_ARRAYS = (ndarray, np.generic, float, int)
+
+
+def _arr(a: Any) -> bool:
+    """True for an array (or a NumPy scalar, or a number): the NumPy path; False for a Tensor."""
+    return type(a) is ndarray or isinstance(a, _ARRAYS)
+
+
+def value(a: Any) -> np.ndarray:
+    """The array behind `a`, for constants of a formula: masks, signs, comparisons (no gradient flows)."""
+    return a if _arr(a) else a.data
+
+
+def exp(a: Any) -> Any:
+    return np.exp(a) if _arr(a) else a.exp()
+
+
+def log(a: Any) -> Any:
+    return np.log(a) if _arr(a) else a.log()
+
+
+def sin(a: Any) -> Any:
+    return np.sin(a) if _arr(a) else a.sin()
+
+
+def cos(a: Any) -> Any:
+    return np.cos(a) if _arr(a) else a.cos()
+
+
+def tanh(a: Any) -> Any:
+    return np.tanh(a) if _arr(a) else a.tanh()
+
+
+def sigmoid(a: Any) -> Any:
+    from tinygrad_np.ops import _sigmoid
+
+    return _sigmoid(a) if _arr(a) else a.sigmoid()
+
+
+def erf(a: Any) -> Any:
+    from tinygrad_np.ops import _erf_array
+
+    return _erf_array(a) if _arr(a) else a.erf()
+
+
+def sum(a: Any, axis: Any, keepdims: bool = False) -> Any:
+    return a.sum(axis=axis, keepdims=keepdims) if _arr(a) else a.sum(axis, keepdims)
+
+
+def broadcast_to(a: Any, shape: tuple[int, ...]) -> Any:
+    return np.broadcast_to(a, shape) if _arr(a) else a.expand(*shape)
+
+
+def transpose(a: Any, axes: Any) -> Any:
+    return a.transpose(axes) if _arr(a) else a.permute(*axes)
+
+
+def swapaxes(a: Any, i: int, j: int) -> Any:
+    return np.swapaxes(a, i, j) if _arr(a) else a.transpose(i, j)
+
+
+def flip(a: Any, axis: Any) -> Any:
+    return np.flip(a, axis) if _arr(a) else a.flip(axis)
+
+
+def where(condition: np.ndarray, a: Any, b: Any) -> Any:
+    """`a` where the constant mask `condition` holds, else `b` (either may be a number)."""
+    if not _arr(a) and hasattr(a, "where"):
+        return a.where(condition, b)
+    if not _arr(b) and hasattr(b, "where"):
+        return b.where(~np.asarray(condition), a)
+    return np.where(condition, a, b)
+
+
+def scatter(g: Any, shape: tuple[int, ...], index: Any, advanced: bool) -> Any:
+    """Zeros of `shape` with `g` added at `index` (repeated positions add up): the adjoint of `x[index]`."""
+    if _arr(g):
+        out = np.zeros(shape, g.dtype)
+        if advanced:
+            np.add.at(out, index, g)  # an integer array may pick an element twice: its gradients add
+        else:
+            out[index] = g  # plain slices and ints never repeat an element
+        return out
+    from tinygrad_np.ops import Scatter
+
+    return Scatter.apply(g, shape=shape, index=index, advanced=advanced)
