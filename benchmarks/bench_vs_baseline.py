@@ -4,7 +4,9 @@ The earlier commit is exported (`git archive`) into a temporary folder and its p
 `tinygrad_np_old`, `nn` → `nn_old`), so both import into this process and take turns, round by round in a shuffled
 order (benchmarks/common.py). Reported: the median of the per-round time ratios new/old, with quartiles.
 
-    python -m benchmarks.bench_vs_baseline [--rev HEAD] [--rounds 40]
+    python -m benchmarks.bench_vs_baseline [--rev 240ce6c] [--rounds 40]
+
+240ce6c is the last engine before higher-order derivatives, in-place ops and version counters (the default).
 """
 from __future__ import annotations
 
@@ -71,7 +73,8 @@ def mlp_steps(tensor_mod, nn_mod, x: np.ndarray, y: np.ndarray, steps: int = 20)
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rev", default="HEAD", help="the commit to compare with (default: HEAD)")
+    parser.add_argument("--rev", default="240ce6c", help="the commit to compare with (default: 240ce6c, the last "
+                        "first-order-only engine)")
     parser.add_argument("--rounds", type=int, default=40, help="interleaved rounds (default: 40)")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp())
