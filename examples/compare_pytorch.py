@@ -17,7 +17,17 @@ from typing import Any, Optional
 
 import mnist  # examples/mnist.py: the data pipeline and defaults (it also makes `nn` importable)
 import numpy as np
-from training import evaluate
+import training
+from training import (
+    HelpFormatter,
+    UsageError,
+    evaluate,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
 
 import nn
 from nn.data import DataLoader
@@ -27,22 +37,29 @@ from tinygrad_np import Tensor
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = mnist.build_parser().parse_args([])
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--layers", type=mnist.parse_layers, default=defaults.layers, metavar="784,...,10",
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
+    p.add_argument("--layers", type=mnist.parse_layers, default=mnist.DEFAULT_LAYERS, metavar="784,...,10",
                    help="layer sizes of the MLP (input 784 first, 10 classes last)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--epochs", type=positive_int, default=defaults.epochs, help="passes over the training set")
+    p.add_argument("--batch-size", type=positive_int, default=defaults.batch_size, help="samples per gradient step")
+    p.add_argument("--lr", type=positive_float, default=defaults.lr, help="learning rate (both libraries)")
     p.add_argument("--optimizer", choices=["adam", "sgd"], default=defaults.optimizer, help="sgd uses --momentum")
-    p.add_argument("--momentum", type=float, default=defaults.momentum)
-    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    p.add_argument("--dropout", type=float, default=0.0, help="see above: different masks in the two libraries")
-    p.add_argument("--lr-schedule", choices=["cosine", "none"], default=defaults.lr_schedule)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--val-size", type=int, default=defaults.val_size, help="held out, as in mnist.py (not used)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="train on the first N training samples only")
-    p.add_argument("--data-dir", default=None, help="as in mnist.py ($TINYGRAD_NP_DATA by default)")
+    p.add_argument("--momentum", type=non_negative_float, default=defaults.momentum, help="momentum of sgd")
+    p.add_argument("--weight-decay", type=non_negative_float, default=defaults.weight_decay,
+                   help="L2 penalty coefficient (as in torch.optim)")
+    p.add_argument("--dropout", type=probability, default=0.0,
+                   help="dropout probability after each hidden layer; see above: the libraries draw different masks")
+    p.add_argument("--lr-schedule", choices=["cosine", "none"], default=defaults.lr_schedule,
+                   help="cosine: decay the learning rate to 0 over the epochs along a half cosine")
+    p.add_argument("--seed", type=non_negative_int, default=defaults.seed,
+                   help="seeds the initial weights (copied to PyTorch), the batch order and the split")
+    p.add_argument("--val-size", type=non_negative_int, default=defaults.val_size,
+                   help="training images held out, as in mnist.py (so both train on the same images)")
+    p.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="train on the first N training samples only (a quick run)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder holding mnist/ or the four MNIST .gz files, as in mnist.py (by default "
+                        "$TINYGRAD_NP_DATA)")
     return p
 
 
@@ -116,7 +133,12 @@ def max_difference(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        mnist.check_mlp_layers(args.layers)
+    except UsageError as e:
+        parser.error(str(e))
     try:
         import torch
     except ImportError:
@@ -124,9 +146,13 @@ def main(argv: Optional[list[str]] = None) -> int:
               "    pip install torch\n(the CPU build is enough: pip install torch --index-url "
               "https://download.pytorch.org/whl/cpu) and run this again.")
         return 0
-    if "OPENBLAS_NUM_THREADS" in os.environ:  # NumPy's BLAS was limited: give PyTorch the same number of threads
-        torch.set_num_threads(int(os.environ["OPENBLAS_NUM_THREADS"]))
-    data = mnist.load_data(args, (784,))
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:  # NumPy's BLAS was limited: give PyTorch the same number of threads
+        torch.set_num_threads(int(threads))
+    try:
+        data = mnist.load_data(args, (784,))
+    except UsageError as e:
+        parser.error(str(e))
     Tensor.manual_seed(args.seed)
     model = nn.MLP(args.layers, dropout=args.dropout)
     initial = [p.data.copy() for p in model.parameters()]
@@ -147,7 +173,4 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except (FileNotFoundError, DatasetError) as e:
-        sys.exit(f"compare_pytorch.py: {e}")
+    sys.exit(training.run_cli("compare_pytorch.py", main, (OSError, DatasetError)))

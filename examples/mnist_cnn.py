@@ -4,8 +4,8 @@
     python examples/mnist_cnn.py --channels 8,16 --no-batch-norm --epochs 3
     python examples/mnist_cnn.py --save cnn.npz       # then: python examples/mnist_cnn.py --eval cnn.npz
 
-The options, output, plots and saving are mnist.py's (this script only supplies the model to its pipeline);
---layers does not apply here, and --dropout acts before the final Linear layer.
+The options, output, plots and saving are mnist.py's (this script only supplies the model to its pipeline), without
+its MLP option --layers; --dropout acts before the final Linear layer, and the plots go to out/cnn/.
 """
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from typing import Any, Optional
 
 import mnist  # examples/mnist.py: the command line, training loop, report and plots
-import training  # noqa: F401  (makes `nn` importable from a source checkout)
+import training  # examples/training.py (also makes `nn` importable from a source checkout)
 
 import nn
 from nn.conv import Conv2d, MaxPool2d
-from nn.datasets import DatasetError
 from nn.normalization import BatchNorm2d
 from tinygrad_np.malloc import tune_malloc
 
@@ -56,43 +55,61 @@ def _block(c_in: int, c_out: int, batch_norm: bool) -> list[nn.Module]:
     return [conv, *([BatchNorm2d(c_out)] if batch_norm else []), nn.ReLU(), MaxPool2d(2)]
 
 
+MAX_CHANNELS = 128  # per block: the default is 16,32,64
+
+
 def parse_channels(text: str) -> list[int]:
     """'16,32' -> [16, 32] (for argparse)."""
     try:
         channels = [int(c) for c in text.replace(" ", "").split(",")]
     except ValueError:
         channels = []
-    if not 1 <= len(channels) <= 4 or min(channels) < 1:
-        raise argparse.ArgumentTypeError(f"expected 1 to 4 positive channel counts like 16,32, got {text!r}")
+    if not 1 <= len(channels) <= 4 or min(channels) < 1 or max(channels) > MAX_CHANNELS:
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to 4 channel counts from 1 to {MAX_CHANNELS} like 16,32, got {text!r}")
     return channels
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """mnist.py's command line with the CNN's own options and defaults."""
-    parser = mnist.build_parser(__doc__.split("\n")[0])
-    parser.add_argument("--channels", type=parse_channels, default=[16, 32, 64], metavar="C1,C2,...",
+    """mnist.py's command line (without the MLP's --layers) with the CNN's own options and defaults."""
+    parser = mnist.build_parser(__doc__.split("\n")[0], mlp=False,
+                                dropout_help="dropout probability before the final Linear layer")
+    parser.add_argument("--channels", type=parse_channels, default="16,32,64", metavar="C1,C2,...",
                         help="output channels of each convolution block (1 to 4 blocks)")
-    parser.add_argument("--hidden", type=int, default=0, help="units of a hidden layer before the classifier")
+    parser.add_argument("--hidden", type=training.non_negative_int, default=0,
+                        help="units of a hidden layer before the classifier (0: none)")
     parser.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=True,
                         help="BatchNorm2d after each convolution")
-    parser.set_defaults(epochs=4, batch_size=64, lr=2e-3, dropout=0.0)
+    parser.set_defaults(epochs=4, batch_size=64, lr=2e-3, dropout=0.0, out_dir="out/cnn", model="cnn")
     return parser
 
 
+def cnn_parameter_count(channels: Sequence[int], batch_norm: bool, hidden: int) -> int:
+    """What `CNN(channels, batch_norm, hidden).num_parameters()` will be, worked out without building it."""
+    n = sum(c_in * c_out * 9 + (2 if batch_norm else 1) * c_out for c_in, c_out in zip([1, *channels], channels))
+    side = INPUT_SHAPE[1] // 2 ** len(channels)
+    flat = channels[-1] * side * side
+    return n + (flat * hidden + hidden + hidden * 10 + 10 if hidden else flat * 10 + 10)
+
+
 def build_cnn(args: argparse.Namespace) -> nn.Module:
+    n = cnn_parameter_count(args.channels, args.batch_norm, args.hidden)
+    if n > mnist.MAX_PARAMETERS:
+        raise training.UsageError(
+            f"--channels {','.join(map(str, args.channels))} with --hidden {args.hidden} would have {n:,} "
+            f"parameters; the examples build at most {mnist.MAX_PARAMETERS:,}")
     return CNN(args.channels, args.batch_norm, args.hidden, args.dropout)
 
 
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # --help and bad options end here, before anything else is printed
     # Each step makes a few dozen multi-megabyte temporaries; by default glibc returns them to the OS and page-faults
     # them back in on the next step, which measured here made steps 2-4x slower (see tinygrad_np/malloc.py).
     if tune_malloc():
         print("allocator: tinygrad_np.malloc.tune_malloc() keeps freed arrays in the heap for reuse")
-    return mnist.main(argv, build_model=build_cnn, input_shape=INPUT_SHAPE, parser=build_parser())
+    return mnist.run_parsed(parser, args, build_cnn, INPUT_SHAPE)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (FileNotFoundError, DatasetError) as e:  # missing or corrupt data: the message says what to do
-        sys.exit(f"mnist_cnn.py: {e}")
+    sys.exit(training.run_cli("mnist_cnn.py", main, mnist.CLI_ERRORS))

@@ -1,12 +1,15 @@
-"""The pieces every classification example shares: progress bars, the training loop, evaluation, the end-of-run
-report (confusion matrix, per-class accuracy) and the plots.
+"""The pieces every classification example shares: command-line helpers, progress bars, the training loop,
+evaluation, the end-of-run report (confusion matrix, per-class accuracy) and the plots.
 
 Nothing here knows about MNIST or about a particular model: `examples/mnist.py` puts them together, and another
 example (say, a CNN on MNIST) can reuse them, or reuse `mnist.py` itself with a different model builder.
 tqdm and matplotlib are optional: without them the progress is plain text and the plots are skipped (saying so).
+
+This is a library module for the examples: running it directly only says so (run examples/mnist.py instead).
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -22,6 +25,76 @@ except ImportError:  # run from a source checkout without `pip install -e .`
     import nn
 from nn.data import DataLoader
 from tinygrad_np import Tensor, no_grad
+
+# ---------------------------------------------------------------------------------------------------------------
+# the command line
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` with each option's default, shown once: not when the help text already speaks of the default, nor
+    for options whose default is "not given" (None) or off (False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default is None or action.default is False \
+                or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
+def _number(kind: type, text: str, ok: Callable[[Any], bool], wanted: str) -> Any:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    return _number(int, text, lambda v: v >= 1, "a positive integer")
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: an integer >= 0."""
+    return _number(int, text, lambda v: v >= 0, "an integer >= 0")
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    return _number(float, text, lambda v: 0 < v < float("inf"), "a number > 0")
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    return _number(float, text, lambda v: 0 <= v < float("inf"), "a number >= 0")
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number in [0, 1) (a dropout probability, a momentum)."""
+    return _number(float, text, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+class UsageError(ValueError):
+    """A setting that argparse's per-option checks cannot catch (options that do not fit together, a model too
+    large); a script reports it as an argparse error (exit code 2)."""
+
+
+def run_cli(name: str, main: Callable[[], Any], errors: tuple[type[BaseException], ...] = (OSError,)) -> int:
+    """Run an example's `main()` and turn the errors a user can cause (`errors`: missing or unreadable files and
+    the like) into one line on stderr, exit code 1, instead of a traceback; Ctrl-C ends with exit code 130."""
+    try:
+        main()
+    except errors as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # progress
@@ -68,13 +141,15 @@ class _TextProgress:
 
 def progress(iterable: Iterable, total: int, desc: str, enabled: bool = True) -> Any:
     """`iterable` wrapped in a progress bar (tqdm if installed, else plain text), or as it is if not `enabled`.
-    The result has `set_postfix_str(text)` for the running figures."""
+    The bar is drawn only when stderr is a terminal: redirected to a file, tqdm draws nothing (its `disable=None`)
+    and the plain-text stand-in writes one summary line per epoch, so a log gets no redrawn frames. The result has
+    `set_postfix_str(text)` for the running figures."""
     if not enabled:
         return _Silent(iterable)
     if have_tqdm():
         from tqdm import tqdm
 
-        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+        return tqdm(iterable, total=total, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr, disable=None)
     return _TextProgress(iterable, total, desc)
 
 
@@ -242,3 +317,8 @@ def plot_predictions(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
+
+
+if __name__ == "__main__":
+    sys.exit("training.py is a library module for the examples (the training loop, report and plots they share): "
+             "it does nothing by itself. Run python examples/mnist.py, examples/mnist_cnn.py or examples/xor.py")

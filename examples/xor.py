@@ -7,6 +7,7 @@ single linear layer can solve, and print its truth table.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Optional
 
 import numpy as np
@@ -72,13 +73,23 @@ def plot_decision_boundary(model: nn.Module, path: str) -> bool:
     return True
 
 
+MAX_HIDDEN = 4096
+
+
+def hidden_units(text: str) -> int:
+    """An argparse type: 1 to MAX_HIDDEN units."""
+    value = training.positive_int(text)
+    if value > MAX_HIDDEN:
+        raise argparse.ArgumentTypeError(f"at most {MAX_HIDDEN} units (four points need far fewer), got {text!r}")
+    return value
+
+
 def main(argv: Optional[list[str]] = None) -> float:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--hidden", type=int, default=8, help="units in the hidden tanh layer")
-    parser.add_argument("--steps", type=int, default=300, help="full-batch Adam steps")
-    parser.add_argument("--lr", type=float, default=0.05, help="learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=training.HelpFormatter)
+    parser.add_argument("--hidden", type=hidden_units, default=8, help="units in the hidden tanh layer")
+    parser.add_argument("--steps", type=training.positive_int, default=300, help="full-batch Adam steps")
+    parser.add_argument("--lr", type=training.positive_float, default=0.05, help="learning rate")
+    parser.add_argument("--seed", type=training.non_negative_int, default=0, help="seeds the initial weights")
     parser.add_argument("--plot", metavar="FILE.png", default=None, help="draw the decision boundary to this file")
     args = parser.parse_args(argv)
 
@@ -94,4 +105,4 @@ def main(argv: Optional[list[str]] = None) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(training.run_cli("xor.py", main))  # an unwritable --plot path: one line, not a traceback

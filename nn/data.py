@@ -20,6 +20,8 @@ class DataLoader:
     epoch; `seed` makes the sequence of epochs reproducible (without it, the permutations come from the generator
     that `tinygrad_np.manual_seed` seeds).
 
+    Integer arrays must fit int64 (a uint64 value of 2**63 or more raises ValueError instead of wrapping around).
+
     `batch_sampler`, as in PyTorch, replaces all of that with your own batches: an iterable (iterated afresh each
     epoch) of index sequences, one per batch; it excludes `batch_size`, `shuffle` and `drop_last`.
 
@@ -40,9 +42,16 @@ class DataLoader:
             raise ValueError(f"DataLoader: arrays must share their first axis (the samples), got shapes {shapes}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
-        for a in arrays:
+        for i, a in enumerate(arrays):
             if a.dtype.kind not in "fiub":
                 raise TypeError(f"DataLoader: arrays must be numeric, got dtype {a.dtype}")
+            if a.dtype.kind == "u" and a.itemsize == 8 and a.size and a.max() > np.iinfo(np.int64).max:
+                # Integer batches are int64 (class indices): these values would wrap around to negative numbers.
+                raise ValueError(
+                    f"DataLoader: array {i} (uint64) holds {a.max()}, beyond int64's largest value "
+                    f"{np.iinfo(np.int64).max}, and integer batches are int64; convert it yourself (e.g. to "
+                    "float64) or map the values to smaller ones first"
+                )
         self.arrays = arrays
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
         self._rng = np.random.default_rng(seed) if seed is not None else None
