@@ -606,3 +606,16 @@ def test_intermediate_freed_as_soon_as_last_reference_goes():
     finally:
         gc.enable()
 
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda x: x * x * x, 3 * 0.5**2),
+    (lambda x: x + x + x, 3.0),
+    (lambda x: x.sum() + x.sum() + x.sum(), 3.0),  # a 0-d intermediate
+])
+def test_a_0d_tensor_keeps_every_one_of_three_or_more_gradient_contributions(make, expected):
+    # A sum of two 0-d arrays is a NumPy scalar, not an array: adding a third contribution into it in place once
+    # dropped that contribution (x*x*x gave 0.5, not 0.75).
+    x = Tensor(np.array(0.5), requires_grad=True)
+    make(x).backward()
+    assert x.grad.item() == expected

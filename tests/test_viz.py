@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_np import Function, Tensor
-from tinygrad_np.viz import _OP_STYLE, _ROLE_STYLE, draw_graph, to_dot
+from tinygrad_np import Function, Tensor, autograd
+from tinygrad_np.viz import _BACKWARD, _OP_STYLE, _ROLE_STYLE, draw_graph, to_dot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -411,6 +411,157 @@ def test_example_script_writes_svgs(tmp_path):
     # 9 values (x, W1, b1, z1, a1, W2, b2, logits, loss) + 4 ops (Linear, Relu, Linear, SoftmaxCrossEntropy)
     # + the legend; 12 edges (three into each Linear, one out of each op, one into Relu and the loss node)
     assert svg_groups(tmp_path / "mlp_step.svg") == (14, 12, 2)
+
+
+# --------------------------------------------------------------------------------------------- create_graph
+
+
+def derivative_graph():
+    """dy/dx for y = x³·sin x (x of shape (2,)), recorded with create_graph=True, and the tensors to name."""
+    x = Tensor(np.array([0.5, 2.0]), requires_grad=True)
+    cube, sine = x**3, x.sin()
+    (dy,) = autograd.grad((cube * sine).sum(), x, create_graph=True)
+    return x, cube, sine, dy
+
+
+def walk_merged(root: Tensor):
+    """{id(node): (op name, backward_of)}, the number of values and of edges of the graph behind `root`, counted here
+    independently of viz, with a create_graph backward's stand-ins taken as the tensors they stand for: a non-leaf
+    is its node, a leaf's stand-in (`_alias_of`) its leaf."""
+    def key(t):
+        if t._ctx is not None:
+            return id(t._ctx)
+        while getattr(t, "_alias_of", None) is not None and t._alias_of() is not None:  # stand-ins for stand-ins
+            t = t._alias_of()
+        return id(t)
+
+    ops, n_edges, values, stack = {}, 0, {key(root)}, [root]
+    while stack:
+        fn = stack.pop()._ctx
+        if fn is None or id(fn) in ops:
+            continue
+        ops[id(fn)] = (type(fn).__name__, getattr(fn, "backward_of", None))
+        n_edges += 1 + len(fn.parents or ())
+        for p in fn.parents or ():
+            values.add(key(p))
+            stack.append(p)
+    return ops, len(values), n_edges
+
+
+def op_names(nodes, backward: bool):
+    """Sorted names of the op nodes drawn as recorded by a backward (or not)."""
+    return sorted(re.search(r"<B>(\w+)</B>", a).group(1) for n, a in nodes.items()
+                  if n.startswith("op") and (_BACKWARD in a) == backward)
+
+
+def test_double_backward_graph_shows_forward_and_backward_ops():
+    x, cube, sine, dy = derivative_graph()
+    np.testing.assert_allclose(dy.data, 3 * x.data**2 * np.sin(x.data) + x.data**3 * np.cos(x.data), rtol=1e-14)
+    dot = to_dot(dy, names={"x": x, "x³": cube, "sin x": sine}, legend=True)
+    nodes, edges = parse(dot)
+    vals, fns = values_and_ops(nodes)
+    ops, n_values, n_edges = walk_merged(dy)
+    assert (len(vals), len(fns), len(edges)) == (n_values, len(ops), n_edges) == (14, 10, 28)
+    # the forward ops the backward formulas read (y's own Mul is not among them: Mul's backward reads its inputs)
+    assert op_names(nodes, backward=False) == sorted(n for n, of in ops.values() if of is None) == ["Pow", "Sin"]
+    assert op_names(nodes, backward=True) == sorted(n for n, of in ops.values() if of is not None) == \
+        ["Add", "Cos", "Mul", "Mul", "Mul", "Mul", "Mul", "Pow"]
+    tags = sorted(re.search(r"<I>(.*?)</I>", a).group(1) for n, a in nodes.items() if n.startswith("op") and
+                  _BACKWARD in a)
+    assert tags == sorted(of if of == "sum of gradients" else f"backward of {of}" for _, of in ops.values() if of)
+    assert tags.count("backward of Pow") == 3 and tags.count("sum of gradients") == 1
+    # the stand-ins the backward formulas read are drawn as the tensors they stand for: each name once
+    title = by_title(nodes)
+    assert sorted(title) == ["output", "sin x", "x", "x³"] and title["x"][-1] == "data [0.5, 2]"
+    assert sum("data [0.5, 2]" in rows(a) for a in nodes.values()) == 1
+    assert _ROLE_STYLE["input"][0] in nodes[next(n for n in vals if "<B>x</B>" in nodes[n])]
+    # backward values, arrows into and out of backward ops, and the legend entries
+    backward_values = [n for n in vals if f'fillcolor="{_ROLE_STYLE["backward value"][0]}"' in nodes[n]]
+    assert len(backward_values) == 7  # what the 8 backward ops make, less the output (drawn as the output)
+    blue = [(a, b) for a, b, attrs in edges if _BACKWARD in attrs]
+    backward_ops = {n for n in fns if _BACKWARD in nodes[n]}
+    assert sorted(blue) == sorted((a, b) for a, b, _ in edges if a in backward_ops or b in backward_ops)
+    assert len(blue) == 8 + 7 * 2 + 1  # each backward op's output, and its inputs: two each, one for Cos
+    assert "backward value" in nodes["legend"] and "recorded by backward (create_graph=True)" in nodes["legend"]
+
+
+def test_second_derivative_graph_and_values():
+    x, cube, sine, dy = derivative_graph()
+    (d2y,) = autograd.grad(dy.sum(), x, create_graph=True)  # recorded again: a backward of a backward
+    xs = x.data
+    np.testing.assert_allclose(d2y.data, 6 * xs * np.sin(xs) + 6 * xs**2 * np.cos(xs) - xs**3 * np.sin(xs),
+                               rtol=1e-13)
+    nodes, edges = parse(to_dot(d2y))
+    ops, n_values, n_edges = walk_merged(d2y)
+    vals, fns = values_and_ops(nodes)
+    assert (len(vals), len(fns), len(edges)) == (n_values, len(ops), n_edges)
+    assert op_names(nodes, backward=False) == ["Pow", "Sin"]  # still the same two forward ops, each drawn once
+    assert len(op_names(nodes, backward=True)) == len(ops) - 2 > 8
+
+
+def test_drawing_a_function_of_a_gradient():
+    """g² on top of g's recorded graph: the Mul and Sum made afterwards are forward ops, drawn as such."""
+    x, _, _, dy = derivative_graph()
+    out = (dy * dy).sum()
+    nodes, edges = parse(to_dot(out))
+    ops, n_values, n_edges = walk_merged(out)
+    assert (len(nodes), len(edges)) == (n_values + len(ops), n_edges)
+    assert op_names(nodes, backward=False) == ["Mul", "Pow", "Sin", "Sum"]
+    assert len(op_names(nodes, backward=True)) == 8
+    assert parse(to_dot(out, max_depth=2))[0].keys() == {"v0", "v1", "v2", "op0", "op1"}  # Sum, Mul, then dy (cut)
+
+
+def test_leaf_stand_ins_are_drawn_as_the_leaf_after_backward_create_graph():
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (w**3).sum().backward(create_graph=True)  # w.grad = 3w², whose graph holds a stand-in for w, not w itself
+    np.testing.assert_allclose(w.grad.data, [3.0, 12.0])
+    nodes, _ = parse(to_dot(w.grad, params={"w": w}, group_by_module=True))
+    title = by_title(nodes)
+    assert sorted(title) == ["output", "w"] and title["w"][-1] == "grad [3, 12]"  # the leaf itself, with its .grad
+    assert _ROLE_STYLE["parameter"][0] in next(a for a in nodes.values() if "<B>w</B>" in a)
+
+
+def test_forward_graphs_have_no_backward_marks():
+    params, loss = mlp_like()
+    loss.backward(retain_graph=True)
+    for options in ({}, {"legend": True, "group_by_module": True}, {"hide_shape_ops": True}):
+        dot = to_dot(loss, params=params, **options)
+        assert _BACKWARD not in dot and "backward of" not in dot and "backward value" not in dot
+        assert to_dot(loss, params=params, group_by_backward=True, **options) == dot
+
+
+def test_group_by_backward_boxes_each_formula():
+    x, cube, sine, dy = derivative_graph()
+    dot = to_dot(dy, names={"x": x}, group_by_backward=True)
+    cluster = r'subgraph cluster_\d+ \{\n\t\tlabel=<<FONT COLOR="(#\w+)">(.*?)</FONT>> .*\n((?:\t\t.*\n)*)\t\}'
+    clusters = re.findall(cluster, dot)
+    members = {label: (color, re.findall(r"^\t\t(v\d+|op\d+) ", body, re.M)) for color, label, body in clusters}
+    assert sorted(members) == ["backward of Mul", "backward of Pow", "backward of Sin", "sum of gradients"]
+    assert all(color == _BACKWARD for color, _ in members.values())
+    # each formula's ops with their outputs: g·sin x and g·x³ (they share the incoming gradient g); 3·(g·sin x)·x²;
+    # g·x³·cos x; and the sum of the two contributions to dx, whose output is dy/dx itself
+    sizes = {label: (sum(m.startswith("op") for m in ms), sum(m.startswith("v") for m in ms))
+             for label, (_, ms) in members.items()}
+    assert sizes == {"backward of Mul": (2, 2), "backward of Pow": (3, 3), "backward of Sin": (2, 2),
+                     "sum of gradients": (1, 1)}
+    assert "v0" in members["sum of gradients"][1]
+    assert parse(dot)[0].keys() == parse(to_dot(dy, names={"x": x}))[0].keys()  # the same nodes, only boxed
+
+
+@needs_dot
+def test_rendered_double_backward_graph(tmp_path):
+    x, cube, sine, dy = derivative_graph()
+    options = {"names": {"x": x, "x³": cube, "sin x": sine, "dy/dx": dy}, "group_by_backward": True, "legend": True}
+    nodes, edges = parse(to_dot(dy, **options))
+    draw_graph(dy, tmp_path / "g.svg", **options)
+    assert svg_groups(tmp_path / "g.svg") == (len(nodes), len(edges), 4) == (25, 28, 4)  # 14 values, 10 ops, legend
+    svg = (tmp_path / "g.svg").read_text()
+    dashed = re.findall(r'<ellipse fill="#\w+" stroke="([^"]+)" stroke-width="[\d.]+" stroke-dasharray', svg)
+    assert dashed == [_BACKWARD] * 8  # the backward ops: dashed blue borders; the forward ops are solid
+    assert len(re.findall(r"<ellipse ", svg)) == 10
+    assert svg.count(">backward of Pow</text>") == 4  # three ops and their box
+    assert 'xlink:title="Recorded by a backward with create_graph=True: Sin&#39;s backward. z = cos x; dz/dx = −sin ' \
+           'x."' in svg
 
 
 # --------------------------------------------------------------------------------------------- graphviz

@@ -212,9 +212,11 @@ def backward(roots: Sequence[tuple[Tensor, Any]], retain_graph: bool = False, cr
                 acc += pg
             else:  # the first contribution may be shared or saved: sum into a new array, ours from now on
                 total = entry[1] + pg
-                pending[seq] = (parent, total, not create_graph)
                 if create_graph:
                     _tag_recorded(total, "sum of gradients", node_seq)
+                elif type(total) is not np.ndarray:  # 0-d operands sum to a NumPy scalar, which `+=` cannot update
+                    total = np.asarray(total)
+                pending[seq] = (parent, total, not create_graph)
         if not retain_graph:
             # Drop the inputs and every array saved for backward; the node itself stays (with its type, for error
             # messages and drawings) so that a second backward through it can say what happened.
