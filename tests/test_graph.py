@@ -619,3 +619,33 @@ def test_a_0d_tensor_keeps_every_one_of_three_or_more_gradient_contributions(mak
     x = Tensor(np.array(0.5), requires_grad=True)
     make(x).backward()
     assert x.grad.item() == expected
+
+
+def test_grad_runs_only_the_part_of_the_graph_that_leads_to_its_inputs():
+    # As in PyTorch: grad(out, x) must not run (and free) the branch through h that leads only to w.
+    from tinygrad_np.autograd import grad
+
+    w = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = w * w
+    x = Tensor(np.array([3.0, 4.0]), requires_grad=True)
+    (gx,) = grad((h * x).sum(), x)
+    np.testing.assert_array_equal(gx.data, [1.0, 4.0])
+    assert w.grad is None
+    h.sum().backward()  # h's node was not freed by grad
+    np.testing.assert_array_equal(w.grad.data, [2.0, 4.0])
+
+
+def test_create_graph_refuses_to_guess_between_two_inputs_holding_one_array():
+    # Saved values are matched to inputs by identity; two tensors over one array cannot be told apart, and guessing
+    # gave a silently wrong second derivative.
+    from tinygrad_np.autograd import grad
+
+    a = np.array([1.0, 2.0])
+    x, y = Tensor(a, requires_grad=True), Tensor(a, requires_grad=True)
+    with pytest.raises(RuntimeError, match="one array"):
+        grad((x * y).sum(), x, create_graph=True)
+    y = Tensor(a.copy(), requires_grad=True)
+    (gx,) = grad((x * y).sum(), x, create_graph=True)
+    gxx, gxy = grad(gx.sum(), (x, y), allow_unused=True)
+    assert gxx is None
+    np.testing.assert_array_equal(gxy.data, [1.0, 1.0])

@@ -14,9 +14,11 @@ from tinygrad_np.autograd.grad_mode import (  # noqa: I001  (order: grad_mode, f
     detect_anomaly, enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, set_detect_anomaly, set_grad_enabled)
 from tinygrad_np.autograd.function import Function
 from tinygrad_np.autograd.engine import backward, grad, ones_vector, sum_rows, unbroadcast
+from tinygrad_np.autograd import functional as functional  # after engine: it imports tensor.py
 
 __all__ = ["Function", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "detect_anomaly",
-           "set_detect_anomaly", "is_anomaly_enabled", "grad", "backward", "unbroadcast", "sum_rows", "ones_vector"]
+           "set_detect_anomaly", "is_anomaly_enabled", "grad", "backward", "unbroadcast", "sum_rows", "ones_vector",
+           "functional"]
 
 
 def _bind_tensor() -> None:

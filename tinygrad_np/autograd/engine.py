@@ -140,6 +140,8 @@ def backward(roots: Sequence[tuple[Tensor, Any]], retain_graph: bool = False, cr
             heappush(heap, -root._seq)
         else:
             pending[root._seq] = (root, entry[1] + g, True)
+    # With `inputs`, only the part of the graph that leads to them is run (and freed), as in PyTorch.
+    needed = None if targets is None else _leading_to(roots, targets)
     take, get = pending.pop, pending.get
     anomaly, last_change, plain = _anomaly[0], _last_change, targets is None
     while heap:
@@ -188,7 +190,7 @@ def backward(roots: Sequence[tuple[Tensor, Any]], retain_graph: bool = False, cr
             if seq > node_seq:  # changed in place (rebased) after this node used it: take the old identity
                 parent = _identity_before(parent, node_seq)
                 seq = parent._seq
-            if not parent._requires_grad:
+            if not parent._requires_grad or not plain and seq not in needed:  # (needed: see `inputs`)
                 continue
             if create_graph:
                 conformed = False
@@ -227,6 +229,36 @@ def backward(roots: Sequence[tuple[Tensor, Any]], retain_graph: bool = False, cr
     if create_graph and not capture:
         _unlink_recorded_grads(recorded)
     return captured
+
+
+def _leading_to(roots: Sequence[tuple[Tensor, Any]], targets: dict[int, int]) -> set[int]:
+    """The creation numbers of the tensors from which a target is reached through the graph (targets included)."""
+    def is_target(t: Tensor) -> bool:
+        if id(t) in targets:
+            return True
+        owner = getattr(t, "_alias_of", None) if t._ctx is None else None  # a leaf's stand-in counts as the leaf
+        return owner is not None and id(owner()) in targets
+
+    def inputs_of(t: Tensor) -> list[Tensor]:
+        node = t._ctx
+        if node is None or node.parents is None:
+            return []
+        return [_identity_before(p, t._seq) if p._seq > t._seq else p for p in node.parents if p._requires_grad]
+
+    needed, visited = set(), set()
+    stack = [(root, False) for root, _ in roots]
+    while stack:  # depth first, each tensor settled after its inputs (no recursion: graphs can be deep)
+        t, settled = stack.pop()
+        if settled:
+            if is_target(t) or any(p._seq in needed for p in inputs_of(t)):
+                needed.add(t._seq)
+            continue
+        if t._seq in visited:
+            continue
+        visited.add(t._seq)
+        stack.append((t, True))
+        stack.extend((p, False) for p in inputs_of(t) if p._seq not in visited)
+    return needed
 
 
 def _unlink_recorded_grads(_recorded_grads: list) -> None:
@@ -347,10 +379,14 @@ def _graph_view(ctx: Function, out: Tensor) -> Function:
     constants = type(ctx).constants
     for name, value in ctx.__dict__.items():
         if type(value) is np.ndarray and value.dtype.kind in "fc":
-            for p in parents:
-                if value is p.data:
-                    value = graph_alias(p)
-                    break
+            owners = [p for p in parents if value is p.data]
+            if len({id(p) for p in owners}) > 1:  # which input the op saved cannot be told apart: never guess
+                raise RuntimeError(
+                    f"backward(create_graph=True): inputs of {type(ctx).__name__} are different tensors holding one "
+                    "array (such as Tensor(a) twice); give one of them its own copy (clone()) to differentiate again"
+                )
+            if owners:
+                value = graph_alias(owners[0])
             else:
                 if value is out.data:
                     value = graph_alias(out)
