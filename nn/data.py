@@ -6,8 +6,8 @@ from typing import Optional
 
 import numpy as np
 
-import tinygrad_np.tensor as _tensor
 from tinygrad_np import Tensor
+from tinygrad_np import rng as _rng_module
 
 
 class DataLoader:
@@ -89,7 +89,7 @@ class DataLoader:
 
     def _permutation(self, n: int) -> np.ndarray:
         # Read the module's generator at each epoch: manual_seed() replaces it.
-        rng = self._rng if self._rng is not None else _tensor._rng
+        rng = self._rng if self._rng is not None else _rng_module.generator()
         return rng.permutation(n)
 
 

@@ -3,20 +3,27 @@
 The central piece is `cross_entropy`: ONE graph node (`SoftmaxCrossEntropy`) that fuses log-softmax and the
 negative log-likelihood, so its backward is the hand-derived `(softmax(logits) − target) / m` — not a chain of
 softmax, log, indexing and mean nodes. `binary_cross_entropy` and `binary_cross_entropy_with_logits` are fused
-nodes for the same reasons (a stable forward, an exact and cheap backward).
+nodes for the same reasons (a stable forward, an exact and cheap backward). All three, like every loss here, are
+differentiable to any order (`create_graph=True`).
 
-`reduction` is 'mean' (the default), 'sum' or 'none' (one loss per sample), as in PyTorch. Targets never receive
-gradients here.
+`reduction` is 'mean' (the default), 'sum' or 'none' (one loss per sample), as in PyTorch. A floating-point target
+Tensor that requires grad gets its gradient, as in PyTorch (binary cross-entropy, with or without logits;
+cross-entropy with probability targets; mse_loss; l1_loss); class indices are integers and have none. Targets given
+as NumPy arrays or lists are constants, converted to the input's dtype; a target Tensor of the fused losses must
+have the input's dtype.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from tinygrad_np import Function, Tensor
+from tinygrad_np import Tensor
+from tinygrad_np import polymorphic as P
 from tinygrad_np.autograd import ones_vector
+from tinygrad_np.ops import Primitive
 
 _REDUCTIONS = ("mean", "sum", "none")
 _UNSIGNED = {np.dtype(f"int{bits}"): np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)}  # same bits, no sign
@@ -125,22 +132,83 @@ def l2_penalty(parameters: Iterable[Tensor]) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------- the fused node
+#
+# The fused losses are primitives (`ops.Primitive`): each backward is written with operators, `P` and the small
+# polymorphic helpers below, so it runs on NumPy arrays at first order and is recorded as a graph under
+# create_graph (then differentiable again, to any order). Nothing derived from an input is kept on a node: the
+# softmax is recomputed in backward from the saved logits (as normalization.py recomputes the batch statistics).
 
 
-def _classes_last(a: np.ndarray) -> np.ndarray:
-    """(N, C, d1, …) → (N·d1·…, C); (C,) → (1, C): one row of class scores per sample."""
-    if a.ndim == 1:
+def _rows(a: Any) -> Any:
+    """(N, C, d1, …) → (N·d1·…, C); (C,) → (1, C): one row of class scores per sample (an array or a Tensor)."""
+    shape = a.shape
+    if len(shape) == 1:
         return a.reshape(1, -1)
-    if a.ndim == 2:
-        return a
-    return np.moveaxis(a, 1, -1).reshape(-1, a.shape[1])
+    if len(shape) > 2:
+        a = P.transpose(a, (0, *range(2, len(shape)), 1)).reshape(-1, shape[1])
+    return np.ascontiguousarray(a) if type(a) is np.ndarray else a  # row-major: positions index the flat rows
 
 
-def _classes_back(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """The inverse of `_classes_last` for an array of the input's `shape`."""
+def _unrows(rows: Any, shape: tuple[int, ...]) -> Any:
+    """The inverse of `_rows` for an array or Tensor of the input's `shape`."""
     if len(shape) <= 2:
         return rows.reshape(shape)
-    return np.moveaxis(rows.reshape((shape[0], *shape[2:], shape[1])), -1, 1)
+    n = len(shape)
+    return P.transpose(rows.reshape((shape[0], *shape[2:], shape[1])), (0, n - 1, *range(1, n - 1)))
+
+
+def _shifted(x: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """x − (max of its row), the maxima read at `peaks`, their positions in the flattened rows: all ≤ 0, so
+    e^shifted cannot overflow."""
+    return x - x.reshape(-1).take(peaks)[:, None]
+
+
+def _softmax_times(x: Any, peaks: np.ndarray, scale: Any) -> Any:
+    """softmax of each row of `x`, times `scale` (a number or a column). On an array: e^(x − max) · (scale / Σ e^(x −
+    max)), the row sums as one matrix-vector product and every step in place on one new array (which the caller
+    may change in place too); on a Tensor: the Softmax primitive, times scale."""
+    if isinstance(x, Tensor):
+        return x.softmax(1) * scale
+    probs = _shifted(x, peaks)
+    np.exp(probs, out=probs)
+    probs *= scale / (probs @ ones_vector(x.shape[1], probs.dtype))[:, None]
+    return probs
+
+
+def _log_softmax_rows(x: Any, peaks: np.ndarray) -> Any:
+    """log softmax of each row of `x`: (x − max) − log Σ e^(x − max) on an array; the LogSoftmax primitive on a
+    Tensor."""
+    if isinstance(x, Tensor):
+        return x.log_softmax(1)
+    shifted = _shifted(x, peaks)
+    shifted -= np.log(np.exp(shifted) @ ones_vector(x.shape[1], x.dtype))[:, None]
+    return shifted
+
+
+def _clamp_min(a: Any, lo: float) -> Any:
+    """max(a, lo): NumPy's maximum on an array; on a Tensor, clip, whose derivative is [a ≥ lo]."""
+    return a.clip(min=lo) if isinstance(a, Tensor) else np.maximum(a, lo)
+
+
+def _softplus(a: Any) -> Any:
+    """log(1 + eᵃ) without overflow, on an array or a Tensor (the Softplus primitive, never switched to linear)."""
+    return a.softplus(1.0, math.inf) if isinstance(a, Tensor) else np.logaddexp(0, a)
+
+
+def _isub(a: Any, b: Any) -> Any:
+    """a − b, in place when `a` is an array the caller made (a Tensor, or a NumPy scalar, never is)."""
+    if type(a) is np.ndarray:
+        a -= b
+        return a
+    return a - b
+
+
+def _imul(a: Any, b: Any) -> Any:
+    """a · b, in place when `a` is an array the caller made (a Tensor, or a NumPy scalar, never is)."""
+    if type(a) is np.ndarray:
+        a *= b
+        return a
+    return a * b
 
 
 def _reduce(losses: np.ndarray, reduction: str, count: int) -> np.ndarray:
@@ -153,38 +221,50 @@ def _reduce(losses: np.ndarray, reduction: str, count: int) -> np.ndarray:
     return total / count
 
 
-def _upstream(g: np.ndarray, reduction: str, count: int) -> np.ndarray:
-    """d(reduced loss)/d(loss_i) · g, one entry per sample (M, 1) or a scalar."""
+def _upstream(g: Any, reduction: str, count: int) -> Any:
+    """d(reduced loss)/d(loss_i) · g, one entry per sample (M, 1) or a scalar (g: an array or a Tensor)."""
     if reduction == "none":
         return g.reshape(-1, 1)
     if reduction == "sum":
         return g
-    return g / count if count else np.full_like(g, np.nan)
+    return g / count if count else g * math.nan
 
 
-class SoftmaxCrossEntropy(Function):
+def _unshared(a: Any, *inputs: np.ndarray) -> Any:
+    """`a`, copied if it is the very array of one of the node's `inputs`: a constant of a formula (a target or a
+    weight without gradient) must not be taken for that input when the engine records backward (create_graph),
+    which recognises inputs by identity (`x.detach()` shares x's array)."""
+    return a.copy() if any(a is b for b in inputs) else a
+
+
+class SoftmaxCrossEntropy(Primitive):
     """loss_i = −Σ_c q_ic · log softmax(x_i)_c, reduced over the samples i; x are logits (classes on axis 1).
 
-    q is the target distribution: one-hot rows for class indices, the given rows for probability targets, with
+    q is the target distribution: one-hot rows for class indices, the given rows t for probability targets, with
     label smoothing ε applied as q ← (1 − ε)·q + ε/C (PyTorch's definition).
 
     Forward: log softmax(x) = (x − max x) − log Σ e^(x − max x) — the max is subtracted, so no logit is too large.
-    Backward: ∂loss_i/∂x_i = softmax(x_i)·Σ_c q_ic − q_i, which is softmax(x_i) − q_i for a distribution q; times
-    g/m for 'mean' (m = number of samples not ignored), g for 'sum', g_i for 'none'. Computed directly from the
-    softmax saved by the forward.
+    Backward, with s = g/m for 'mean' (m = number of samples not ignored), g for 'sum', g_i for 'none':
+        ∂loss/∂x_i = (softmax(x_i)·Σ_c q_ic − q_i)·s, which is (softmax(x_i) − q_i)·s for a distribution q;
+        ∂loss/∂t_i = −(1 − ε)·log softmax(x_i)·s (probability targets that require grad, as in PyTorch).
+    The softmax is recomputed from the saved logits (cheap next to the layers before it), so the node keeps no
+    derived array and the same formula, recorded on Tensors, gives every higher derivative.
+    The target is an input of the node only when it requires grad; otherwise a constant option.
     """
 
+    saves_inputs = True
+    constants = ("target",)  # a probability target that needs no gradient
+
     def forward(self, logits, target, reduction, label_smoothing, ignore_index, any_ignored=True):
-        x = np.ascontiguousarray(_classes_last(logits))
+        x = _rows(logits)
         n_rows, n_classes = x.shape
         row_start = np.arange(0, n_rows * n_classes, n_classes)  # where each row begins in the flattened x
-        # Each row's max, picked at its argmax: for a few classes this is a third of the time of x.max(axis=1),
-        # whose reduction machinery is slow on short rows. NaN rows stay NaN (argmax finds the NaN).
-        shifted = x - x.reshape(-1).take(row_start + x.argmax(axis=1))[:, None]  # all ≤ 0: exp cannot overflow
-        probs = np.exp(shifted)
-        total = probs @ ones_vector(n_classes, probs.dtype)  # row sums as one matrix-vector product; each ≥ 1
-        log_total = np.log(total)
-        probs /= total[:, None]
+        # Each row's max, picked at its argmax: for a few classes this is a third of the time of x.max(axis=1), whose
+        # reduction machinery is slow on short rows. NaN rows stay NaN (argmax finds the NaN). `peaks` are int
+        # positions: backward reuses them, a constant (the softmax does not depend on the shift).
+        peaks = row_start + x.argmax(axis=1)
+        shifted = _shifted(x, peaks)
+        log_total = np.log(np.exp(shifted) @ ones_vector(n_classes, x.dtype))  # row sums: a matrix-vector product
         eps = label_smoothing
         if target.dtype.kind in "iu":  # class indices
             y = target.reshape(-1)
@@ -199,37 +279,57 @@ class SoftmaxCrossEntropy(Function):
             if valid is not None:
                 losses[~valid] = 0
             count = n_rows if valid is None else int(valid.sum())
-            self.target_at, self.valid, self.q = target_at, valid, None
+            self.target_at, self.valid = target_at, valid
         else:  # probabilities / one-hot rows
-            q = _classes_last(target)
+            q = _rows(target)
             if eps:
                 q = q * (1 - eps) + eps / n_classes
             shifted -= log_total[:, None]  # now log softmax
             losses = -(q * shifted).sum(axis=1)
             count = len(losses)
-            self.q = q
-        self.probs, self.eps, self.n_classes, self.count = probs, eps, n_classes, count
-        self.shape, self.reduction = logits.shape, reduction
+            self.target_at = None
+        self.logits, self.target, self.peaks, self.eps, self.n_classes = logits, target, peaks, eps, n_classes
+        self.count, self.shape, self.reduction = count, logits.shape, reduction
         if reduction == "none":
             return losses.reshape(logits.shape[:1] + logits.shape[2:] if logits.ndim > 1 else ())
         return _reduce(losses, reduction, count)
 
     def backward(self, g):
+        needs, eps = self.needs_input_grad, self.eps
+        x = _rows(self.logits)
         scale = _upstream(g, self.reduction, self.count)
-        if self.q is None:
-            grad = self.probs * scale
-            if self.eps:
-                grad -= (self.eps / self.n_classes) * scale
-            # subtract (1 − ε)·scale at each target class, through the flat view (3× faster than grad[rows, y])
-            flat, at = grad.reshape(-1), self.target_at
-            flat.put(at, flat.take(at) - (1 - self.eps) * (scale.reshape(-1) if scale.ndim else scale))
-            if self.valid is not None:
-                grad[~self.valid] = 0
+        dx = dt = None
+        if self.target_at is not None:  # class indices: q = (1 − ε)·onehot + ε/C, Σq = 1
+            if needs[0]:
+                dx = self._minus_index_target(_softmax_times(x, self.peaks, scale), scale)
         else:
-            grad = self.probs * self.q.sum(axis=1, keepdims=True)
-            grad -= self.q
-            grad *= scale
-        return _classes_back(grad, self.shape)
+            q = _rows(self.target)
+            if eps:
+                q = q * (1 - eps) + eps / self.n_classes
+            if needs[0]:
+                dx = _imul(_isub(_softmax_times(x, self.peaks, P.sum(q, 1, keepdims=True)), q), scale)
+            if len(needs) > 1 and needs[1]:
+                dt = _unrows(_log_softmax_rows(x, self.peaks) * (-(1 - eps) * scale), self.shape)
+        if dx is not None:
+            dx = _unrows(dx, self.shape)
+        return dx if len(needs) == 1 else (dx, dt)
+
+    def _minus_index_target(self, grad: Any, scale: Any) -> Any:
+        """grad − q·scale for class-index targets, q = (1 − ε)·onehot(y) + ε/C; the rows of ignored targets zero."""
+        eps, at, valid = self.eps, self.target_at, self.valid
+        if not isinstance(grad, Tensor):  # in place (grad is the caller's new array), without building q
+            if eps:
+                grad -= (eps / self.n_classes) * scale
+            # subtract (1 − ε)·scale at each target class, through the flat view (3× faster than grad[rows, y])
+            flat = grad.reshape(-1)
+            flat.put(at, flat.take(at) - (1 - eps) * (scale.reshape(-1) if scale.ndim else scale))
+            if valid is not None:
+                grad[~valid] = 0
+            return grad
+        q = np.full(grad.shape, eps / self.n_classes, P.value(grad).dtype)
+        q.reshape(-1)[at] += 1 - eps
+        grad = grad - q * scale
+        return grad if valid is None else P.where(valid[:, None], grad, 0.0)
 
 
 def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduction: str = "mean",
@@ -238,8 +338,9 @@ def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduc
 
     `input`: logits of shape (N, C), (C,) or (N, C, d1, …). `target`: class indices (an integer array or Tensor of
     shape (N,), (), or (N, d1, …)) — entries equal to `ignore_index` are left out — or class probabilities /
-    one-hot rows of the input's shape (floating point). `label_smoothing` ε mixes the targets with the uniform
-    distribution: q = (1 − ε)·q + ε/C. Stable for logits of any magnitude; float32 in, float32 out.
+    one-hot rows of the input's shape (floating point; a Tensor that requires grad gets its gradient, as in
+    PyTorch). `label_smoothing` ε mixes the targets with the uniform distribution: q = (1 − ε)·q + ε/C. Stable for
+    logits of any magnitude; float32 in, float32 out.
     """
     input = _as_tensor(input)
     logits = input.data
@@ -272,12 +373,32 @@ def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduc
         if t.shape != shape:
             raise ValueError(f"cross_entropy: probability target of shape {t.shape} does not match logits of shape "
                              f"{shape} (class indices must be an integer array)")
-        t = t.astype(logits.dtype, copy=False)
+        t = _target_dtype("cross_entropy", input, target, t)
         any_ignored = False
     else:
         raise TypeError(f"cross_entropy: target must hold integer class indices or float probabilities, got {t.dtype}")
-    return SoftmaxCrossEntropy.apply(input, target=t, reduction=reduction, label_smoothing=float(label_smoothing),
-                                     ignore_index=ignore_index, any_ignored=any_ignored)
+    options = {"reduction": reduction, "label_smoothing": float(label_smoothing), "ignore_index": ignore_index,
+               "any_ignored": any_ignored}
+    if _is_differentiable(target):  # an input of the node: it gets a gradient
+        return SoftmaxCrossEntropy.apply(input, target, **options)
+    return SoftmaxCrossEntropy.apply(input, target=_unshared(t, logits), **options)
+
+
+def _is_differentiable(target: Any) -> bool:
+    return isinstance(target, Tensor) and target.requires_grad
+
+
+def _target_dtype(fn: str, input: Tensor, target: Any, t: np.ndarray) -> np.ndarray:
+    """A floating-point target's values `t` in the input's dtype. An array or list is converted; a Tensor must
+    already match: PyTorch would promote (or, for binary_cross_entropy, raise), and its gradient would then
+    belong to a different dtype, so we ask for the conversion instead of making it silently."""
+    if isinstance(target, Tensor):
+        if t.dtype != input.dtype:
+            raise TypeError(f"{fn}: target has dtype {t.dtype} but input has dtype {input.dtype}; convert one of "
+                            f"them (e.g. target.to({input.dtype.name})): a target Tensor is not converted silently "
+                            "(PyTorch would promote the loss's dtype, or raise)")
+        return t
+    return t.astype(input.dtype, copy=False)
 
 
 # ---------------------------------------------------------------------------------------------- other losses
@@ -352,9 +473,15 @@ def _reduce_tensor(losses: Tensor, reduction: str) -> Tensor:
     return losses.sum() if reduction == "sum" else losses.mean()
 
 
-class BinaryCrossEntropy(Function):
+class BinaryCrossEntropy(Primitive):
     """loss = −w·[y·log x + (1 − y)·log(1 − x)] for probabilities x, each log clamped at −100 as in PyTorch (so
-    x = 0 or 1 gives a finite loss);  ∂loss/∂x = w·(x − y) / max(x(1 − x), 1e-12)."""
+    x = 0 or 1 gives a finite loss), reduced. With s the upstream gradient (g, g/n for 'mean'):
+        ∂loss/∂x = w·(x − y) / max(x(1 − x), 1e-12)·s;
+        ∂loss/∂y = −w·logit(x)·s = w·log((1 − x)/x)·s (PyTorch's: unclamped, so ±inf at x = 0 or 1).
+    The target y is an input of the node only when it requires grad; otherwise, like w, a constant."""
+
+    saves_inputs = True
+    constants = ("y", "w")
 
     def forward(self, x, target, weight, reduction):
         with np.errstate(divide="ignore"):
@@ -363,20 +490,34 @@ class BinaryCrossEntropy(Function):
         losses = -(target * log_x + (1 - target) * log_1mx)
         if weight is not None:
             losses = losses * weight
-        self.x, self.y, self.w, self.reduction = x, target, weight, reduction
+        self.x, self.y, self.w, self.reduction, self.count = x, target, weight, reduction, x.size
         return losses if reduction == "none" else _reduce(losses.reshape(-1), reduction, x.size)
 
     def backward(self, g):
-        scale = g if self.reduction == "none" else _upstream(g, self.reduction, self.x.size)
-        x = self.x
-        grad = (x - self.y) / np.maximum(x * (1 - x), 1e-12) * scale
-        return grad if self.w is None else grad * self.w
+        x, y, needs = self.x, self.y, self.needs_input_grad
+        scale = g if self.reduction == "none" else _upstream(g, self.reduction, self.count)
+        if self.w is not None:
+            scale = scale * self.w
+        dx = (x - y) / _clamp_min(x * (1 - x), 1e-12) * scale if needs[0] else None
+        if len(needs) == 1:
+            return dx
+        dy = None
+        if needs[1]:
+            with np.errstate(divide="ignore"):  # x = 0 or 1: ±inf, as PyTorch
+                dy = -P.log(x / (1 - x)) * scale
+        return dx, dy
 
 
-class BinaryCrossEntropyWithLogits(Function):
+class BinaryCrossEntropyWithLogits(Primitive):
     """loss = w·[(1 − y)·x + (1 + (p − 1)·y)·softplus(−x)] for logits x (p = pos_weight, 1 if absent), which is
     −w·[p·y·log σ(x) + (1 − y)·log(1 − σ(x))] computed without overflow: softplus(−x) = max(−x, 0) + log(1 + e^−|x|).
-    ∂loss/∂x = w·[(1 − y) − (1 + (p − 1)·y)·σ(−x)], which is w·(σ(x) − y) when p = 1."""
+    With s the upstream gradient (g, g/n for 'mean'):
+        ∂loss/∂x = w·[(1 − y) − (1 + (p − 1)·y)·σ(−x)]·s, which is w·(σ(x) − y)·s when p = 1;
+        ∂loss/∂y = w·[(p − 1)·softplus(−x) − x]·s, which is −w·x·s when p = 1 (as in PyTorch).
+    The target y is an input of the node only when it requires grad; otherwise, like w and p, a constant."""
+
+    saves_inputs = True
+    constants = ("y", "w", "pw")
 
     def forward(self, x, target, weight, pos_weight, reduction):
         softplus_neg = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
@@ -384,28 +525,50 @@ class BinaryCrossEntropyWithLogits(Function):
         losses = (1 - target) * x + lw * softplus_neg
         if weight is not None:
             losses = losses * weight
-        self.x, self.y, self.w, self.lw, self.reduction = x, target, weight, lw, reduction
+        self.x, self.y, self.w, self.pw = x, target, weight, pos_weight
+        self.reduction, self.count = reduction, x.size
         return losses if reduction == "none" else _reduce(losses.reshape(-1), reduction, x.size)
 
     def backward(self, g):
-        scale = g if self.reduction == "none" else _upstream(g, self.reduction, self.x.size)
-        sig_neg = 0.5 - 0.5 * np.tanh(0.5 * self.x)  # σ(−x), never overflows
-        grad = ((1 - self.y) - self.lw * sig_neg) * scale
-        return grad if self.w is None else grad * self.w
+        x, y, pw, needs = self.x, self.y, self.pw, self.needs_input_grad
+        scale = g if self.reduction == "none" else _upstream(g, self.reduction, self.count)
+        if self.w is not None:
+            scale = scale * self.w
+        dx = dy = None
+        if needs[0]:
+            sig_neg = 0.5 - 0.5 * P.tanh(0.5 * x)  # σ(−x), which never overflows
+            dx = ((1 - y) - (sig_neg if pw is None else (1 + (pw - 1) * y) * sig_neg)) * scale
+        if len(needs) == 1:
+            return dx
+        if needs[1]:
+            dy = (-x if pw is None else (pw - 1) * _softplus(-x) - x) * scale
+        return dx, dy
 
 
-def _bce_args(fn: str, input: Tensor, target: Any, weight: Any, reduction: str) -> tuple[np.ndarray, Any]:
+def _bce_args(fn: str, input: Tensor, target: Any, weight: Any, reduction: str,
+              pos_weight: Any = None) -> tuple[np.ndarray, Any, Any]:
+    """The checked target values, weight and pos_weight of a binary cross-entropy, weights as constant arrays."""
     _check_reduction(fn, reduction)
     if input.dtype.kind != "f":
         raise TypeError(f"{fn}: input must be floating point, got {input.dtype}")
     t = _as_array(target)
     _check_same_shape(fn, input, t)
-    t = t.astype(input.dtype, copy=False)
-    if weight is not None:
-        w = _as_array(weight).astype(input.dtype, copy=False)
-        _check_broadcasts(fn, "weight", w, input)
-        weight = w
-    return t, weight
+    t = _target_dtype(fn, input, target, t)
+    if _is_differentiable(target):
+        inputs = (input.data, t)  # the node's inputs
+    else:
+        inputs, t = (input.data,), _unshared(t, input.data)
+    weights = []
+    for name, w in (("weight", weight), ("pos_weight", pos_weight)):
+        if w is not None:
+            if isinstance(w, Tensor) and w.requires_grad:  # as PyTorch: these are constants of the loss
+                raise RuntimeError(f"{fn}: {name} requires grad, but the loss is not differentiable with respect to "
+                                   f"its {name} (as in PyTorch); pass {name}.detach()")
+            w = _as_array(w).astype(input.dtype, copy=False)
+            _check_broadcasts(fn, name, w, input)
+            w = _unshared(w, *inputs)
+        weights.append(w)
+    return t, weights[0], weights[1]
 
 
 def _check_broadcasts(fn: str, name: str, w: np.ndarray, input: Tensor) -> None:
@@ -419,23 +582,28 @@ def _check_broadcasts(fn: str, name: str, w: np.ndarray, input: Tensor) -> None:
 
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy between probabilities `input` (in [0, 1], e.g. after a sigmoid) and `target`; logs are
-    clamped at −100 as in PyTorch. Prefer `binary_cross_entropy_with_logits` on the raw scores: it is stable."""
+    clamped at −100 as in PyTorch. A target Tensor that requires grad gets −w·logit(input) (PyTorch's). Prefer
+    `binary_cross_entropy_with_logits` on the raw scores: it is stable."""
     input = _as_tensor(input)
-    t, weight = _bce_args("binary_cross_entropy", input, target, weight, reduction)
+    t, weight, _ = _bce_args("binary_cross_entropy", input, target, weight, reduction)
     if input.numel() and (input.data.min() < 0 or input.data.max() > 1):
         raise ValueError(f"binary_cross_entropy: input values must be probabilities in [0, 1], got values in "
                          f"[{input.data.min()}, {input.data.max()}] (use binary_cross_entropy_with_logits for logits)")
+    if _is_differentiable(target):
+        return BinaryCrossEntropy.apply(input, target, weight=weight, reduction=reduction)
     return BinaryCrossEntropy.apply(input, target=t, weight=weight, reduction=reduction)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean",
                                      pos_weight: Any = None) -> Tensor:
     """Sigmoid + binary cross-entropy as one stable node, for logits `input` of any magnitude. `pos_weight`
-    (broadcast along the last axis, one entry per class) weighs the positive term, as in PyTorch."""
+    (broadcast along the last axis, one entry per class) weighs the positive term, as in PyTorch. A target Tensor
+    that requires grad gets its gradient, as in PyTorch."""
     input = _as_tensor(input)
-    t, weight = _bce_args("binary_cross_entropy_with_logits", input, target, weight, reduction)
-    if pos_weight is not None:
-        pos_weight = _as_array(pos_weight).astype(input.dtype, copy=False)
-        _check_broadcasts("binary_cross_entropy_with_logits", "pos_weight", pos_weight, input)
+    t, weight, pos_weight = _bce_args("binary_cross_entropy_with_logits", input, target, weight, reduction,
+                                      pos_weight)
+    if _is_differentiable(target):
+        return BinaryCrossEntropyWithLogits.apply(input, target, weight=weight, pos_weight=pos_weight,
+                                                  reduction=reduction)
     return BinaryCrossEntropyWithLogits.apply(input, target=t, weight=weight, pos_weight=pos_weight,
                                               reduction=reduction)

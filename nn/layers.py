@@ -4,7 +4,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Callable, Union
 
-from tinygrad_np import Tensor
+import numpy as np
+
+from tinygrad_np import Tensor, is_grad_enabled
 
 from . import functional as F
 from . import init
@@ -55,24 +57,56 @@ class Linear(Module):
 
 
 class ReLU(Module):
-    """max(x, 0)."""
+    """max(x, 0). With `inplace=True` the input itself is overwritten (`x.relu_()`) and returned, as PyTorch's
+    `ReLU(inplace=True)`: the same values and gradients; a leaf that requires grad raises, and so does a backward
+    that needed the input's old value. (It saves memory only when nothing is recorded, e.g. under `no_grad`: a
+    recorded in-place change keeps a copy of the old value in the graph.)"""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
+        return x.relu_() if self.inplace else x.relu()
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
-    """x for x > 0, negative_slope · x otherwise."""
+    """x for x > 0, negative_slope · x otherwise. `inplace=True` overwrites the input, as PyTorch's; as there,
+    differentiating such an in-place LeakyReLU with a negative slope raises (its backward reads the output, whose
+    sign no longer tells the input's when the slope is negative)."""
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.leakyrelu(self.negative_slope)
+        if not self.inplace:
+            return x.leakyrelu(self.negative_slope)
+        if x.dtype.kind not in "fc":
+            raise TypeError(f"LeakyReLU(inplace=True): the input is {x.dtype}; an in-place LeakyReLU needs a "
+                            "floating-point tensor (as in PyTorch)")
+        tracked = x.requires_grad and is_grad_enabled()
+        # x · 1 where x > 0, x · slope elsewhere: bit for bit the out-of-place values (x * slope, slope in x's
+        # dtype), and mul_'s gradient g · mask is leakyrelu's. The mask is a constant of the formula.
+        mask = np.where(x.data > 0, np.ones((), x.dtype), np.asarray(self.negative_slope, x.dtype))
+        x.mul_(mask)
+        if tracked and self.negative_slope < 0:
+            x.register_hook(_raise_negative_slope_inplace)  # PyTorch raises in backward, not here
+        return x
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+def _raise_negative_slope_inplace(grad: Tensor) -> None:
+    raise RuntimeError(
+        "In-place leakyReLu backward calculation is triggered with a negative slope which is not supported (as in "
+        "PyTorch): the output's sign no longer says which inputs were negative. Use LeakyReLU(negative_slope, "
+        "inplace=False)."
+    )
 
 
 class Sigmoid(Module):
@@ -159,19 +193,32 @@ class Identity(Module):
 
 class Dropout(Module):
     """Inverted dropout: in training mode zero each element with probability `p` and scale the rest by 1/(1 − p);
-    in evaluation mode (`model.eval()`) the identity. The mask comes from `Tensor.manual_seed`'s generator."""
+    in evaluation mode (`model.eval()`) the identity. The mask comes from `Tensor.manual_seed`'s generator.
 
-    def __init__(self, p: float = 0.5) -> None:
+    `inplace=True` multiplies the input by the mask in place and returns it (as PyTorch's): the same mask, values
+    and gradients as `inplace=False` under the same seed. In evaluation mode, or with p = 0, the input is returned
+    untouched (so a leaf that requires grad raises only when it would really be changed, as in PyTorch)."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: probability p must be in [0, 1], got {p}")
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        if not self.inplace:
+            return F.dropout(x, self.p, self.training)
+        if not self.training or self.p == 0:
+            return x
+        if self.p == 1:
+            return x.mul_(0.0)
+        # the mask drawn exactly as F.dropout draws it (same generator calls, same scale array): a test checks that
+        # both forms give identical values under one seed
+        keep = Tensor.rand(*x.shape, dtype=x.dtype).data >= self.p
+        return x.mul_(Tensor(keep * np.asarray(1 / (1 - self.p), x.dtype)))
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}" + (", inplace=True" if self.inplace else "")
 
 
 # ---------------------------------------------------------------------------------------------------- MLP

@@ -7,13 +7,17 @@ those registrations, in the order the attributes were assigned.
 """
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from tinygrad_np import Tensor
+from tinygrad_np import Tensor, is_grad_enabled
+from tinygrad_np.hooks import RemovableHandle
+from tinygrad_np.inplace import _view_of
+from tinygrad_np.ops import Primitive
 
 
 class Parameter(Tensor):
@@ -48,6 +52,7 @@ class Module:
     """
 
     training: bool
+    _has_hooks = False  # (also set on each instance: an instance attribute is the fastest one to read)
 
     def __init__(self) -> None:
         # object.__setattr__, because our own __setattr__ needs these dicts to exist
@@ -56,12 +61,139 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_has_hooks", False)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined: subclasses of Module define it")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # The hook machinery lives in _call_with_hooks: a module without hooks pays one attribute test for it.
+        if self._has_hooks:
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs) if kwargs else self.forward(*args)  # no empty-dict unpacking
+
+    # ------------------------------------------------------------------------------------------------ hooks
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call `hook(module, args)` before every forward (as PyTorch). `args` is the tuple of positional
+        arguments; a hook that returns something other than None replaces them (a single value that is not a tuple
+        is wrapped into one). With `with_kwargs=True` the hook is `hook(module, args, kwargs)` and returns None or
+        a new `(args, kwargs)` pair. Hooks run in registration order (`prepend=True`: before the others).
+        Returns a handle whose `.remove()` unregisters the hook."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False, with_kwargs: bool = False,
+                              always_call: bool = False) -> RemovableHandle:
+        """Call `hook(module, args, output)` after every forward (as PyTorch); a hook that returns something other
+        than None replaces the output. `args` are the arguments forward received (after the pre-hooks). With
+        `with_kwargs=True` the hook is `hook(module, args, kwargs, output)`. With `always_call=True` it also runs
+        when forward (or an earlier hook) raised, with output None; an error it raises then is turned into a
+        warning and the original error propagates. Returns a handle with `.remove()`."""
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs=with_kwargs, always_call=always_call)
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """Call `hook(module, grad_input, grad_output)` once per backward pass through each call of this module
+        (PyTorch's semantics, `torch.nn.Module.register_full_backward_hook`):
+
+        - `grad_output[i]` is the gradient with respect to the i-th output (None for an output that is not a
+          Tensor or received no gradient); `grad_input[i]` the gradient with respect to the i-th positional
+          argument: None for a non-Tensor, zeros for a Tensor that does not require grad (or that requires grad
+          but received none, while another input did). Keyword arguments are not seen.
+        - A hook may return a tuple (or list) of new gradients, one per positional argument: they replace
+          grad_input for the next hooks and flow back to the arguments instead of the computed ones. Each must
+          have its argument's shape and dtype (None: no gradient).
+        - It fires when the gradients with respect to the inputs are known; if no input requires grad, when those
+          with respect to the outputs are (then it must return None); if no output requires grad, never.
+        - The hooks that fire are those registered when the module was called (one removed later still fires for
+          that call). Forward then receives, and returns to the caller, views of the tensors (identity nodes that
+          capture their gradients), so changing them in place raises.
+        """
+        return self._add_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False) -> RemovableHandle:
+        """Call `hook(module, grad_output)` when the gradients with respect to this module's outputs are known,
+        before they flow into the module (PyTorch's semantics); a hook may return a tuple of replacements, one per
+        output, which the module's backward (and the full backward hooks' grad_output) then see."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
+
+    def register_backward_hook(self, hook: Callable) -> RemovableHandle:
+        raise NotImplementedError(
+            f"{type(self).__name__}.register_backward_hook: PyTorch's deprecated non-full backward hook (which sees "
+            "the gradients of the last op inside forward, not of the module) is not supported; use "
+            "register_full_backward_hook, whose grad_input is the gradient with respect to the module's inputs")
+
+    def _add_hook(self, kind: str, hook: Callable, prepend: bool, with_kwargs: bool = False,
+                  always_call: bool = False) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{type(self).__name__}: a hook must be callable, got {type(hook).__name__}")
+        d = self.__dict__
+        if kind not in d:  # the registries exist only on modules that were given hooks
+            object.__setattr__(self, kind, OrderedDict())
+        if "_hook_options" not in d:
+            object.__setattr__(self, "_hook_options", {"with_kwargs": set(), "always_call": set()})
+        hooks, options = d[kind], d["_hook_options"]
+        handle = _HookHandle(hooks, options)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            options["with_kwargs"].add(handle.id)
+        if always_call:
+            options["always_call"].add(handle.id)
+        object.__setattr__(self, "_has_hooks", True)
+        return handle
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """`__call__` for a module that has (or had) hooks: PyTorch's order of pre-hooks, backward-hook wrapping
+        of the inputs, forward, forward hooks, wrapping of the outputs."""
+        d = self.__dict__
+        pre_hooks, hooks = d.get("_forward_pre_hooks"), d.get("_forward_hooks")
+        backward_hooks, backward_pre_hooks = d.get("_backward_hooks"), d.get("_backward_pre_hooks")
+        if not (pre_hooks or hooks or backward_hooks or backward_pre_hooks):  # all removed: back to the fast path
+            object.__setattr__(self, "_has_hooks", False)
+            return self.forward(*args, **kwargs)
+        with_kwargs, always_call = d["_hook_options"]["with_kwargs"], d["_hook_options"]["always_call"]
+        result, called = None, set()
+        try:
+            for hook_id, hook in tuple(pre_hooks.items()) if pre_hooks else ():
+                if hook_id in with_kwargs:
+                    new = hook(self, args, kwargs)
+                    if new is not None:
+                        if not (isinstance(new, tuple) and len(new) == 2):
+                            raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, "
+                                               f"new_kwargs), but got {new}.")
+                        args, kwargs = new
+                else:
+                    new = hook(self, args)
+                    if new is not None:
+                        args = new if isinstance(new, tuple) else (new,)
+            call = None
+            if backward_hooks or backward_pre_hooks:
+                call = _BackwardHookCall(self, list(backward_hooks.values()) if backward_hooks else [],
+                                         list(backward_pre_hooks.values()) if backward_pre_hooks else [])
+                args = call.wrap_inputs(args)
+            result = self.forward(*args, **kwargs)
+            for hook_id, hook in tuple(hooks.items()) if hooks else ():
+                if hook_id in always_call:
+                    called.add(hook_id)
+                new = hook(self, args, kwargs, result) if hook_id in with_kwargs else hook(self, args, result)
+                if new is not None:
+                    result = new
+            if call is not None:
+                result = call.wrap_outputs(result)
+            return result
+        except Exception:
+            for hook_id, hook in tuple(hooks.items()) if hooks else ():
+                if hook_id in always_call and hook_id not in called:
+                    try:
+                        new = hook(self, args, kwargs, result) if hook_id in with_kwargs else hook(self, args, result)
+                        if new is not None:
+                            result = new
+                    except Exception as e:
+                        warnings.warn("module forward hook with ``always_call=True`` raised an exception that was "
+                                      f"silenced as another error was raised in forward: {e}", stacklevel=2)
+            raise
 
     # ------------------------------------------------------------------------------------------------ registration
 
@@ -326,6 +458,208 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return f"{type(self).__name__}({lines[0]})"
         return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+
+
+# ---------------------------------------------------------------------------------------------------- hook plumbing
+
+
+class _HookHandle(RemovableHandle):
+    """A module hook's handle: `remove()` also forgets the hook's options (with_kwargs, always_call)."""
+
+    def __init__(self, hooks: dict, options: dict[str, set]) -> None:
+        super().__init__(hooks)
+        self.options = options
+
+    def remove(self) -> None:
+        super().remove()
+        for ids in self.options.values():
+            ids.discard(self.id)
+
+
+class _BackwardHookGate(Primitive):
+    """The node through which one side (the inputs, or the outputs) of a call with backward hooks passes as a
+    group. Its output is a token, a 0-d zero, that each of the side's `BackwardHookFunction`s takes as an input.
+    Made before them, it is reached after all of them in backward (the engine walks tensors newest first), when
+    every gradient of the side has been captured: it calls the module's hooks and returns, per tensor, the
+    gradient (as captured, or as a hook replaced it).  Derivative: the identity, per tensor (the token's gradient
+    is a placeholder)."""
+
+    def forward(self, *tensors, side):
+        self.side = side
+        return np.zeros((), np.float32)
+
+    def backward(self, g):
+        return self.side.release(self.needs_input_grad, recorded=type(g) is not np.ndarray)
+
+
+class BackwardHookFunction(Primitive):
+    """y = x, a view of x's memory: what forward receives (and the caller gets back) in place of each tensor of a
+    module call with backward hooks, as in PyTorch.  dy/dx = 1, but the gradient is handed to the side's
+    collector rather than to x; the token input (the side's `_BackwardHookGate`) gets a zero, so that the gate
+    passes all the side's gradients on together, after the hooks have seen them."""
+
+    def forward(self, token, x, *, side, k):
+        self.side, self.k = side, k
+        return x.view()
+
+    def backward(self, g):
+        self.side.captured[self.k] = g
+        return np.zeros((), np.float32), None  # a new array each time: the engine may add into it in place
+
+
+class _Side:
+    """The tensors of one side of a hooked call: where they sit among the arguments (or outputs), their shapes and
+    dtypes, and the gradients their identity nodes captured during the current backward pass. Holds no tensor
+    (the graph holds this object: a tensor here would be a reference cycle)."""
+
+    def __init__(self, call: _BackwardHookCall, is_input: bool, values: tuple, positions: list[int]) -> None:
+        self.call, self.is_input, self.n = call, is_input, len(values)
+        self.positions = positions
+        self.specs = [(values[i].shape, values[i].dtype) for i in positions]
+        self.captured: dict[int, Any] = {}
+
+    def release(self, needs: tuple[bool, ...], recorded: bool) -> tuple:
+        """The gate's backward: the side's gradients, through the hooks, one per tensor (None where not needed)."""
+        captured, self.captured = self.captured, {}
+        grads = [captured.get(k) for k in range(len(self.positions))]
+        if self.is_input:
+            grads = self.call.input_gradients(self, grads, recorded)
+        else:
+            grads = self.call.output_gradients(self, grads, recorded)
+        # at first order, views: the engine then copies before adding into a gradient (a hook may keep the array,
+        # and an op's backward may have handed the same array to another tensor)
+        return tuple((g.view() if type(g) is np.ndarray else g) if need else None for g, need in zip(grads, needs))
+
+    def pack(self, grads: list) -> tuple:
+        """Gradients per tensor → a tuple over all positions, None for the non-Tensor ones (given to the hooks)."""
+        out: list = [None] * self.n
+        for i, g in zip(self.positions, grads):
+            out[i] = g if g is None or isinstance(g, Tensor) else Tensor._make(g, False, None)
+        return tuple(out)
+
+    def unpack(self, values: tuple, recorded: bool, hook: Callable | None) -> list:
+        """The hooks' tuple over all positions → the gradients per tensor for the engine, checked as PyTorch does
+        (same shape and dtype as the tensor); arrays at first order."""
+        what, kind = ("input", "backward hook") if self.is_input else ("output", "backward pre-hook")
+        out = []
+        for i, (shape, dtype) in zip(self.positions, self.specs):
+            g = values[i]
+            if g is not None:
+                if not isinstance(g, Tensor):
+                    raise TypeError(f"{_hook_name(hook, kind)} of {type(self.call.module).__name__} returned a "
+                                    f"{type(g).__name__} for {what} {i}: return Tensors (or None)")
+                if g.shape != shape or g.dtype != dtype:
+                    raise RuntimeError(f"{_hook_name(hook, kind)} of {type(self.call.module).__name__} returned a "
+                                       f"gradient "
+                                       f"of shape {tuple(g.shape)} and dtype {g.dtype} for {what} {i}, which has shape "
+                                       f"{tuple(shape)} and dtype {dtype}: a replacement must keep both")
+                if not recorded:
+                    g = g.data
+            out.append(g)
+        return out
+
+
+def _hook_name(hook: Callable, kind: str = "backward hook") -> str:
+    return f"{kind} {getattr(hook, '__name__', type(hook).__name__)!r}"
+
+
+def _zeros(shape: tuple, dtype: np.dtype, recorded: bool) -> Any:
+    z = np.zeros(shape, dtype)
+    return Tensor._make(z, False, None) if recorded else z
+
+
+class _BackwardHookCall:
+    """One call of a module with full backward hooks (PyTorch's `BackwardHook`): wraps its tensor arguments and
+    outputs in identity nodes, captures their gradients in backward and calls the hooks with them.
+
+    The outputs' gate is reached first: it stores `grad_output` (after the backward pre-hooks). The inputs' gate
+    comes later, when the gradients with respect to the inputs are complete: it calls the full backward hooks with
+    (grad_input, grad_output) and lets their replacements flow back. As in PyTorch, a gradient that reaches the
+    inputs without having passed through the outputs (double backward) calls no hook, and an input that requires
+    grad but received none, while others did, gets zeros."""
+
+    def __init__(self, module: Module, hooks: list[Callable], pre_hooks: list[Callable]) -> None:
+        self.module, self.hooks, self.pre_hooks = module, hooks, pre_hooks
+        self.grad_outputs: tuple | None = None
+        self.n_inputs = 0
+        self.inputs: _Side | None = None  # None: no input requires grad (the hooks then fire at the outputs)
+
+    def wrap_inputs(self, args: tuple) -> tuple:
+        self.n_inputs = len(args)
+        args, self.inputs = self._wrap(args, is_input=True)
+        return args
+
+    def wrap_outputs(self, result: Any) -> Any:
+        if not isinstance(result, (Tensor, tuple)):
+            warnings.warn("For backward hooks to be called, module output should be a Tensor or a tuple of Tensors "
+                          f"but received {type(result)}", stacklevel=4)
+        single = not isinstance(result, tuple)
+        values, _ = self._wrap((result,) if single else result, is_input=False)
+        return values[0] if single else values
+
+    def _wrap(self, values: tuple, is_input: bool) -> tuple[tuple, _Side | None]:
+        positions = [i for i, v in enumerate(values) if isinstance(v, Tensor)]
+        if not (any(values[i]._requires_grad for i in positions) and is_grad_enabled()):
+            return values, None
+        side = _Side(self, is_input, values, positions)
+        tensors = [values[i] for i in positions]
+        token = _BackwardHookGate.apply(*tensors, side=side)
+        out = list(values)
+        for k, (i, t) in enumerate(zip(positions, tensors)):
+            # a tensor that needs no gradient is passed as a detached alias (PyTorch passes a view of it too)
+            out[i] = _view_of(BackwardHookFunction.apply(token, t, side=side, k=k), t) if t._requires_grad \
+                else t.detach()
+        return (tuple(out) if type(values) is tuple else type(values)(*out)), side
+
+    def output_gradients(self, side: _Side, grads: list, recorded: bool) -> list:
+        if self.inputs is not None:  # the inputs' identities come later in this pass: forget an aborted pass's
+            self.inputs.captured.clear()
+        self.grad_outputs = side.pack(grads)  # None where an output received no gradient
+        last = None
+        for hook in self.pre_hooks:
+            new = hook(self.module, self.grad_outputs)
+            if new is None:
+                continue
+            if not isinstance(new, (tuple, list)):
+                raise TypeError(f"{_hook_name(hook, 'backward pre-hook')} of {type(self.module).__name__} returned "
+                                f"a {type(new).__name__}: return None or a tuple with one gradient per output")
+            if len(new) != side.n:
+                raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got {len(new)}, "
+                                   f"but expected {side.n}")
+            self.grad_outputs, last = tuple(new), hook
+        given = self.grad_outputs
+        if self.inputs is None:  # no input requires grad: the hooks fire now, with no gradient to replace
+            warnings.warn("Full backward hook is firing when gradients are computed with respect to module outputs "
+                          "since no inputs require gradients.", stacklevel=2)
+            grad_inputs = (None,) * self.n_inputs
+            for hook in self.hooks:
+                res = hook(self.module, grad_inputs, self.grad_outputs)
+                if res is not None and not (isinstance(res, tuple) and all(r is None for r in res)):
+                    raise RuntimeError("Backward hook for Modules where no input requires gradient should always "
+                                       "return None or None for all gradients.")
+            self.grad_outputs = None
+        return side.unpack(given, recorded, last)
+
+    def input_gradients(self, side: _Side, grads: list, recorded: bool) -> list:
+        grads = [_zeros(shape, dtype, recorded) if g is None else g for g, (shape, dtype) in zip(grads, side.specs)]
+        if self.grad_outputs is None:  # not reached through the outputs (double backward): no hook, as PyTorch
+            return grads
+        res = side.pack(grads)
+        last = None
+        for hook in self.hooks:
+            out = hook(self.module, res, self.grad_outputs)
+            if out is None:
+                continue
+            if not isinstance(out, (tuple, list)):
+                raise TypeError(f"{_hook_name(hook)} of {type(self.module).__name__} returned a "
+                                f"{type(out).__name__}: return None or a tuple with one gradient per positional "
+                                "argument of forward")
+            if len(out) != len(res):
+                raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got {len(out)}, but "
+                                   f"expected {len(res)}")
+            res, last = tuple(out), hook
+        self.grad_outputs = None
+        return side.unpack(res, recorded, last)
 
 
 def _wrap_sequence(owner: str, name: str, items: list | tuple) -> Module:

@@ -3,6 +3,7 @@
 Normalising a batch with the Tensor ops we have (mean, subtract, var, rsqrt, multiply) would work, and autograd
 would derive the backward; but it takes about a dozen passes over the activations each way. `BatchNormFunction`
 does it in a few, with the classic closed-form gradient written out in its docstring (and checked by gradcheck).
+Its backward is written with operators and polymorphic helpers, so it is differentiable again (create_graph).
 """
 from __future__ import annotations
 
@@ -10,19 +11,31 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_np import Function, Tensor
+from tinygrad_np import Tensor
+from tinygrad_np import polymorphic as P
+from tinygrad_np.ops import Primitive
 
 from . import init
+from .functional import _imul, _isub
 from .module import Module, Parameter
 
 
-def _per_channel_sum(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    """Σ a (or Σ a·b) over every axis but the channel axis 1; einsum does it without a temporary, in any layout."""
-    axes = "nc" + "hwd"[:a.ndim - 2]  # e.g. "nchw"
-    return np.einsum(f"{axes}->c", a) if b is None else np.einsum(f"{axes},{axes}->c", a, b)
+def _per_channel_sum(a: Any, b: Any = None) -> Any:
+    """Σ a (or Σ a·b) over every axis but the channel axis 1, shape (C,). On arrays einsum does it without a
+    temporary, in any layout; with a Tensor among them it is the recorded product and sum."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        axes = "nc" + "hwd"[:a.ndim - 2]  # e.g. "nchw"
+        return np.einsum(f"{axes}->c", a) if b is None else np.einsum(f"{axes},{axes}->c", a, b)
+    prod = a if b is None else a * b
+    return P.sum(prod, (0, *range(2, len(prod.shape))))
 
 
-class BatchNormFunction(Function):
+def _rsqrt(a: Any) -> Any:
+    """1/√a, on an array or a Tensor."""
+    return a.rsqrt() if isinstance(a, Tensor) else 1 / np.sqrt(a)
+
+
+class BatchNormFunction(Primitive):
     """y = γ·x̂ + β per channel c (axis 1), with x̂ = (x − μ)/√(σ² + ε).
 
     With `batch_stats` (training), μ and σ² are the batch's mean and biased variance over the m = x.size / C
@@ -34,7 +47,17 @@ class BatchNormFunction(Function):
     Inputs: x, then γ and β (both or neither). With `batch_stats`, the batch's μ and σ² are folded into
     `running` = (running_mean, running_var) in place: r ← (1 − momentum)·r + momentum·stat, the variance
     estimate unbiased (× m/(m − 1)), as PyTorch does.
+
+    Backward recomputes μ, σ² and x̂ from the saved x (by the forward's own arithmetic, so to the same values):
+    the node keeps nothing derived from its inputs, and the same formula, recorded on Tensors under create_graph,
+    is differentiated again — through μ and σ² too.
     """
+
+    saves_inputs = True
+    constants = ("mean", "inv_std")  # evaluation: from the running estimates, which get no gradient
+
+    def inputs_read(self):
+        return (True, True, False)[:len(self.parents)]  # x and γ; β never
 
     def forward(self, x, *affine, mean=None, var=None, eps=1e-5, batch_stats=True, running=None, momentum=0.1):
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)  # per-channel values broadcast against x
@@ -49,26 +72,42 @@ class BatchNormFunction(Function):
                 running_mean += momentum * mean
                 running_var *= 1 - momentum
                 running_var += momentum * m / (m - 1) * var
+            self.mean = self.inv_std = None
         else:
-            xhat = x - mean.reshape(shape).astype(x.dtype, copy=False)
-        inv_std = (1 / np.sqrt(var + eps)).astype(x.dtype, copy=False)
+            # a copy: the running estimates may move (a later training step) before this node's backward
+            self.mean = np.array(mean.reshape(shape), dtype=x.dtype)
+            xhat = x - self.mean
+        inv_std = _rsqrt(var + eps).astype(x.dtype, copy=False)
         xhat *= inv_std.reshape(shape)  # xhat is a fresh array: normalise it in place
-        scale = inv_std if not affine else affine[0] * inv_std  # dy/dx̂ · dx̂/dx, per channel
-        y = xhat * affine[0].reshape(shape) + affine[1].reshape(shape) if affine else xhat.copy()
-        self.xhat, self.scale, self.shape, self.m, self.batch_stats = xhat, scale.reshape(shape), shape, m, batch_stats
-        return y
+        if not batch_stats:
+            self.inv_std = inv_std.reshape(shape)
+        self.x, self.gamma = x, (affine[0] if affine else None)
+        self.shape, self.m, self.eps, self.batch_stats = shape, m, eps, batch_stats
+        return xhat * affine[0].reshape(shape) + affine[1].reshape(shape) if affine else xhat
 
     def backward(self, g):
-        xhat, scale, shape, needs = self.xhat, self.scale, self.shape, self.needs_input_grad
-        d_beta = _per_channel_sum(g)
-        d_gamma = _per_channel_sum(g, xhat)
+        x, gamma, shape, m = self.x, self.gamma, self.shape, self.m
+        needs = self.needs_input_grad
+        need_x = needs[0]
+        need_gamma, need_beta = (needs[1], needs[2]) if gamma is not None else (False, False)
+        stats = self.batch_stats
+        if stats:  # the batch's statistics, as forward computed them
+            xc = x - (_per_channel_sum(x) / m).reshape(shape)
+            inv_std = _rsqrt(_per_channel_sum(xc, xc) / m + self.eps).reshape(shape)
+        else:
+            xc, inv_std = (x - self.mean if need_gamma else None), self.inv_std
+        d_beta = _per_channel_sum(g) if need_beta or (stats and need_x) else None  # Σ g
+        d_gamma = _per_channel_sum(g, xc) * inv_std.reshape(-1) if need_gamma or (stats and need_x) else None  # Σ g·x̂
         dx = None
-        if needs[0]:
+        if need_x:
+            scale = inv_std if gamma is None else gamma.reshape(shape) * inv_std  # dy/dx at fixed μ and σ²
             dx = g * scale
-            if self.batch_stats:  # μ and σ² moved with x: subtract their share, (dβ + x̂·dγ)/m, scaled like g
-                dx -= xhat * (d_gamma.reshape(shape) * (scale / self.m))
-                dx -= d_beta.reshape(shape) * (scale / self.m)
-        return dx if len(needs) == 1 else (dx, d_gamma, d_beta)
+            if stats:  # μ and σ² moved with x: subtract their share, (dβ + x̂·dγ)/m, scaled like g
+                share = _imul(xc, inv_std * d_gamma.reshape(shape) * scale / m)  # xc is not needed any more
+                dx = _isub(_isub(dx, share), d_beta.reshape(shape) * scale / m)
+        if gamma is None:
+            return dx
+        return dx, (d_gamma if need_gamma else None), (d_beta if need_beta else None)
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
@@ -89,6 +128,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                              f"got {t.shape}")
     if (weight is None) != (bias is None):
         raise ValueError("batch_norm: give both weight and bias, or neither")
+    for name, t in (("running_mean", running_mean), ("running_var", running_var)):
+        if t is not None and t.requires_grad:  # as PyTorch: the running estimates are constants of the op
+            raise RuntimeError(f"batch_norm: {name} requires grad, but batch_norm is not differentiable with respect "
+                               f"to {name} (as in PyTorch); pass {name}.detach()")
     affine = () if weight is None else (weight, bias)
     if training:
         if input.numel() // c <= 1:

@@ -1,6 +1,7 @@
 """conv2d, max_pool2d and avg_pool2d: forward against naive loops written here, gradients against float64 central
 differences (`gradcheck`) on hypothesis-drawn shapes, strides, paddings, dilations, groups and memory layouts;
-the max-pool tie rule; clear errors for bad shapes; then the nn layers, and PyTorch as a second reference."""
+the max-pool tie rule (PyTorch's: the first maximum); clear errors for bad shapes; then the nn layers, and PyTorch
+as a second reference. Second and third derivatives: tests/test_higher_order_conv.py."""
 from __future__ import annotations
 
 import itertools
@@ -65,17 +66,20 @@ def pool_windows(shape, kernel, stride, padding, dilation=(1, 1)):
 
 
 def naive_max_pool2d(x, g, kernel, stride, padding, dilation):
-    """Forward, and the gradient under the documented rule: each window's g is shared equally by its maxima."""
+    """Forward, and the gradient under PyTorch's rule: each window's whole g goes to one pixel, found by scanning
+    its pixels inside the input in kernel order (rows, then columns) and keeping a pixel when it exceeds the maximum
+    so far or is NaN: the first maximum (the last NaN), else the window's first pixel."""
     out_hw = (out_size(x.shape[2], kernel[0], stride[0], padding[0], dilation[0]),
               out_size(x.shape[3], kernel[1], stride[1], padding[1], dilation[1]))
     out, dx = np.zeros(x.shape[:2] + out_hw), np.zeros(x.shape)
     for n, c in itertools.product(range(x.shape[0]), range(x.shape[1])):
         for h, v, cells, _ in pool_windows(x.shape, kernel, stride, padding, dilation):
-            values = [x[n, c, r, q] for r, q in cells]
-            out[n, c, h, v] = best = max(values)
-            maxima = [cell for cell, val in zip(cells, values) if val == best]
-            for r, q in maxima:
-                dx[n, c, r, q] += g[n, c, h, v] / len(maxima)
+            best, chosen = -np.inf, cells[0]
+            for r, q in cells:
+                if x[n, c, r, q] > best or np.isnan(x[n, c, r, q]):
+                    best, chosen = x[n, c, r, q], (r, q)
+            out[n, c, h, v] = best
+            dx[(n, c) + chosen] += g[n, c, h, v]
     return out, dx
 
 
@@ -234,7 +238,7 @@ def test_conv_relu_pool_chain_gradcheck():
 @CASES
 @given(pool_settings(), st.data())
 def test_max_pool2d_forward_and_gradient_match_naive_loops_with_ties(setting, data):
-    """Values from {0, 1, 2}: most windows hold tied maxima. Forward and the tie-sharing gradient against loops."""
+    """Values from {0, 1, 2}: most windows hold tied maxima. Forward and the first-maximum gradient against loops."""
     shape, kernel, stride, padding, dilation = setting
     x = data.draw(arrays(shape, lo=0, hi=2, grid=(1.0, 0.0)))
     xt = leaf(x)
@@ -254,7 +258,9 @@ def test_max_pool2d_gradcheck(setting, data):
     assert gradcheck(lambda t: t.max_pool2d(kernel, stride, padding, dilation), leaf(x))
 
 
-def test_max_pool2d_ties_share_the_gradient_like_tensor_max():
+def test_max_pool2d_ties_go_to_the_first_maximum_in_scan_order():
+    """PyTorch's rule: a window's whole gradient goes to ONE pixel, its first maximum scanning kernel rows, then
+    columns (not shared among tied maxima, as Tensor.max shares them)."""
     x = np.array([[[[1.0, 1.0, 0.0, 3.0],
                     [1.0, 0.0, 3.0, 3.0],
                     [5.0, 2.0, 7.0, 7.0],
@@ -264,12 +270,17 @@ def test_max_pool2d_ties_share_the_gradient_like_tensor_max():
     out = xt.max_pool2d(2)
     np.testing.assert_array_equal(out.data, [[[[1.0, 3.0], [5.0, 7.0]]]])
     out.backward(g)
-    np.testing.assert_array_equal(xt.grad.data, [[[[4 / 3, 4 / 3, 0, 2],
-                                                   [4 / 3, 0, 2, 2],
-                                                   [4, 0, 3, 3],
-                                                   [0, 4, 3, 3]]]])
-    # the same rule as Tensor.max over each window
-    yt = leaf(x)
+    np.testing.assert_array_equal(xt.grad.data, [[[[4, 0, 0, 6],
+                                                   [0, 0, 0, 0],
+                                                   [8, 0, 12, 0],
+                                                   [0, 0, 0, 0]]]])
+    # without ties, the same gradient as Tensor.max over each window
+    x = np.array([[[[1.0, 2.0, 0.0, 3.0],
+                    [1.5, 0.0, 3.5, 3.2],
+                    [5.0, 2.0, 7.0, 7.5],
+                    [2.0, 5.5, 7.2, 7.1]]]])
+    xt, yt = leaf(x), leaf(x)
+    xt.max_pool2d(2).backward(g)
     windows = yt.reshape(1, 1, 2, 2, 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(1, 1, 2, 2, 4)
     windows.max(axis=-1).backward(g)
     np.testing.assert_array_equal(xt.grad.data, yt.grad.data)
@@ -428,7 +439,9 @@ def test_pools_match_pytorch(setting, data):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     shape, kernel, stride, padding, dilation = setting
-    x = data.draw(arrays(shape, distinct=True, margin=0.01))  # PyTorch breaks ties differently: none here
+    # spread-out values, or integers from {0, 1, 2} where most max-pool windows tie (PyTorch's tie rule is ours)
+    ties = data.draw(st.booleans())
+    x = data.draw(arrays(shape, lo=0, hi=2, grid=(1.0, 0.0)) if ties else arrays(shape, distinct=True, margin=0.01))
     calls = [(lambda t: t.max_pool2d(kernel, stride, padding, dilation),
               lambda t: F.max_pool2d(t, kernel, stride, padding, dilation))]
     if dilation == (1, 1):

@@ -1,13 +1,14 @@
 """`gradcheck` itself: it passes correct ops, catches wrong backwards (including ones a uniform upstream gradient
-would hide), rejects float32, and leaves inputs and `.grad` as they were; and the documented way to add an op,
-a user-defined `Function`, end to end."""
+would hide), rejects float32, and leaves inputs and `.grad` as they were; the documented way to add an op,
+a user-defined `Function`, end to end; and `gradgradcheck`, which must catch a backward that is right in value but
+wrong as a function of the input or of the cotangent (what a second derivative sees)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from strategies import cotangents, with_layout
 
-from tinygrad_np import Function, GradcheckError, Tensor, gradcheck, no_grad
+from tinygrad_np import Function, GradcheckError, Tensor, gradcheck, gradgradcheck, no_grad
 
 
 def leaf(a) -> Tensor:
@@ -225,3 +226,110 @@ def test_user_function_gradient_is_cast_to_the_input_dtype():
     Float64Backward.apply(x).backward(np.ones(2, np.float32))
     assert x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad.data, [3, 3])
+
+
+# ------------------------------------------------------------------------------------------------ gradgradcheck
+
+
+class Cube(Function):
+    """x³ in PyTorch style, its backward g·3x² written in Tensor ops: differentiable again."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x**2
+
+
+class CubeDetachedFromX(Function):
+    """Right first derivative, but computed from x.detach(): the second derivative it implies in x is 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x.detach() ** 2
+
+
+class CubeDetachedFromG(Function):
+    """Right first derivative, but g.detach(): its derivative with respect to the cotangent is lost."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g.detach() * 3 * x**2
+
+
+def test_gradgradcheck_passes_correct_second_derivatives():
+    x, w = leaf(rand(3, 4)), leaf(rand(4, 2, seed=1))
+    assert gradgradcheck(lambda a, b: (a @ b).tanh().softmax(0), x, w) is True
+    assert gradgradcheck(lambda a: Cube.apply(a).sin(), x)
+    assert gradgradcheck(lambda a, i: a[i] ** 3, x, Tensor(np.array([0, 0, 2])))  # non-float input passed through
+    assert gradgradcheck((lambda a, b: a * b.exp()), (x, leaf(rand(1, 4, seed=2))))  # PyTorch's tuple form
+
+
+@pytest.mark.parametrize("op", [CubeDetachedFromX, CubeDetachedFromG], ids=["detached_x", "detached_g"])
+def test_gradgradcheck_catches_a_backward_right_only_in_value(op):
+    x = leaf(rand(2, 3) + 0.5)
+    assert gradcheck(op.apply, x)  # the first derivative is right ...
+    with pytest.raises(GradcheckError, match="analytic"):
+        gradgradcheck(op.apply, x)  # ... as a number, not as a function
+    assert gradgradcheck(op.apply, x, raise_exception=False) is False
+
+
+def test_gradgradcheck_uses_the_given_grad_outputs():
+    """With a zero cotangent the detached-from-x second derivative (0·6x) is invisible; a random one shows it."""
+    x = leaf(rand(3) + 0.5)
+    assert gradgradcheck(CubeDetachedFromX.apply, x, grad_outputs=np.zeros(3))
+    with pytest.raises(GradcheckError):
+        gradgradcheck(CubeDetachedFromX.apply, x, grad_outputs=Tensor(rand(3, seed=4)))
+
+
+def test_gradgradcheck_of_functions_with_constant_first_derivatives():
+    """Linear functions, and sign (derivative 0): the first derivative does not depend on x, its own is 0."""
+    x = leaf(rand(2, 3) + 0.1)
+    assert gradgradcheck(lambda a: a * 2.0 - 1.0, x)
+    assert gradgradcheck(lambda a: a.T.reshape(-1)[::-1], x)
+    assert gradgradcheck(Tensor.sign, x)
+
+
+def test_gradgradcheck_on_non_contiguous_inputs():
+    for layout in ("transposed", "strided", "reversed"):
+        x = leaf(with_layout(rand(3, 4, seed=4), layout))
+        assert gradgradcheck(lambda a: (a * a.sin()) @ np.ones((4, 2)), x)
+
+
+def test_gradgradcheck_rejects_float32_and_inputs_without_grad_and_first_order_functions():
+    with pytest.raises(TypeError, match="float64.*float32"):
+        gradgradcheck(Tensor.exp, Tensor(np.ones(3, np.float32), requires_grad=True))
+    with pytest.raises(ValueError, match="no input requires grad"):
+        gradgradcheck(Tensor.exp, Tensor(np.ones(3)))
+    with pytest.raises(RuntimeError, match="array-style Function, which is first order only"):
+        gradgradcheck(lambda a: OffByAFactor.apply(a), leaf(rand(3)))  # an array-style user Function
+
+
+def test_gradgradcheck_leaves_grad_and_data_as_they_were():
+    data = with_layout(rand(3, 2, seed=6), "strided")
+    x = Tensor(data, requires_grad=True)
+    previous = Tensor(np.full((3, 2), 7.0))
+    x.grad = previous
+    y = leaf(rand(3, 2, seed=7))
+    assert gradgradcheck(lambda a, b: a * b * a, x, y)
+    assert x.grad is previous and (previous.data == 7.0).all() and y.grad is None
+    assert x.data is data and np.array_equal(x.data, rand(3, 2, seed=6))
+    with pytest.raises(GradcheckError):
+        gradgradcheck(CubeDetachedFromX.apply, x)
+    assert x.grad is previous and x.data is data and np.array_equal(x.data, rand(3, 2, seed=6))

@@ -649,3 +649,16 @@ def test_create_graph_refuses_to_guess_between_two_inputs_holding_one_array():
     gxx, gxy = grad(gx.sum(), (x, y), allow_unused=True)
     assert gxx is None
     np.testing.assert_array_equal(gxy.data, [1.0, 1.0])
+
+
+def test_third_and_fourth_derivatives_reach_the_leaf():
+    # A recorded graph holds stand-ins of its leaves; the stand-in of a stand-in once pointed at the first stand-in
+    # instead of the leaf, and the third derivative found x "unused".
+    from tinygrad_np.autograd import grad
+
+    x = Tensor(np.array([2.0]), requires_grad=True)
+    (g1,) = grad((x**4).sum(), x, create_graph=True)
+    (g2,) = grad(g1.sum(), x, create_graph=True)
+    (g3,) = grad(g2.sum(), x, create_graph=True)
+    (g4,) = grad(g3.sum(), x)
+    assert (g1.item(), g2.item(), g3.item(), g4.item()) == (32.0, 48.0, 48.0, 24.0)

@@ -1,27 +1,33 @@
 """In-place ops (`add_`, `+=`, `x[i] = v`, …) and the version counters that keep them honest, as in PyTorch.
 
-Every tensor's data carries a version (`t._version`), shared with its views, that each in-place op bumps. A node
-that saved a tensor for backward recorded its version, and backward raises if it changed (autograd/engine.py).
+Every tensor's data carries a version (`t._version`), shared with its views and with `detach()`, that each in-place
+op bumps. A node that saved a tensor for backward is checked at backward: if an in-place change came after the node
+was made, backward raises (autograd/engine.py).
 
 An in-place op takes one of two paths:
 - **untracked** (inside `no_grad`, or nothing involved requires grad): the NumPy op writes into the array with
   `out=` — the optimizer's and the manual `p -= lr * p.grad` update's path, no temporaries beyond NumPy's own;
-- **tracked** (grad mode on and the tensor or the other operand requires grad): the out-of-place op is recorded on
-  a snapshot of the old value, its result is written into the tensor's memory, and the tensor is *rebased*: it now
-  stands for the new node's output, while the snapshot keeps the old identity (its creation number and node). A
-  node that used the tensor before the change still reaches the old identity: backward follows `_prior` from a
-  parent that is newer than its consumer (see `autograd.backward`).
+- **tracked** (grad mode on and the tensor or the other operand requires grad): the tensor's current identity (its
+  node and creation number) is handed to a new tensor, `old`; the out-of-place op is recorded on a copy of the
+  value (`Clone(old)`, PyTorch's `original_self = self.clone()`), its result is written into the tensor's memory,
+  and the tensor is *rebased*: it now stands for the new node's output. A node that used the tensor before the
+  change still reaches the old identity: backward follows `_prior` from a parent that is newer than its consumer
+  (see `autograd.backward`). `old` keeps the version counter: a node that saved the memory (self's node, if it
+  saved its output) must see the change; the new node read the copy, which nothing can change.
 
 As in PyTorch, an in-place op on a leaf that requires grad raises outside `no_grad`. Unlike PyTorch, a tracked
-in-place op on a view (or on a tensor that has views) raises instead of rewriting the base's history.
+in-place op on a view, or on a tensor that has a live view, raises instead of rewriting the base's history.
+`@=` is not in place, as in PyTorch (`a @= b` rebinds `a` to `a @ b`).
 Writes through `.data` (`t.data[...] = ...`, `t.data += ...`) bypass all of this, as PyTorch's `.data` does.
 """
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from tinygrad_np import ops
 from tinygrad_np.autograd.engine import _last_change
 from tinygrad_np.autograd.function import _creation_order, new_version_cell
 from tinygrad_np.autograd.grad_mode import _grad_enabled_now
@@ -31,14 +37,39 @@ if TYPE_CHECKING:
 
 
 def _view_of(view: Tensor, base: Tensor) -> Tensor:
-    """Make `view` share `base`'s version counter when it shares its memory (reshape may copy; then it does not)."""
-    if view is not base and np.may_share_memory(view.data, base.data):
+    """Make `view` share `base`'s version counter when it shares its memory (reshape may copy; then it does not).
+
+    A view proper (a slice, a reshape, a transpose, an expand) is also registered, weakly, with its base in the
+    counter (`cell[1]`), so that a tracked in-place change of either can tell that another live tensor shows the same
+    memory through a graph of its own (`_refuse_views`). `detach()` — the very same array object, cut from the
+    graph — shares the counter only: it never requires grad, so it has no graph to keep consistent (PyTorch's
+    detached tensors are not views either)."""
+    if view is base:
+        return view
+    if view.data is base.data:  # detach()
         cell = base._vcell
         if cell is None:
-            cell = base._vcell = new_version_cell(shared=True)
-        else:
-            cell[1] = True
+            cell = base._vcell = new_version_cell()
         view._vcell = cell
+    elif np.may_share_memory(view.data, base.data):
+        register_view(view, base)
+    return view
+
+
+def register_view(view: Tensor, base: Tensor) -> Tensor:
+    """Record `view` as a view of `base`: one version counter, and each weakly listed in it (`_view_of`)."""
+    cell = base._vcell
+    if cell is None:
+        cell = base._vcell = new_version_cell()
+    sharers = cell[1]
+    if sharers is None:
+        sharers = cell[1] = [weakref.ref(base)]
+    elif len(sharers) >= 32 and not len(sharers) & (len(sharers) - 1):
+        # a tensor viewed again and again (a weight reshaped at each step): drop the dead views, at each power of
+        # two (amortised O(1) per view, even when many views stay alive)
+        sharers[:] = [r for r in sharers if r() is not None]
+    sharers.append(weakref.ref(view))
+    view._vcell = cell
     return view
 
 
@@ -65,10 +96,50 @@ def _operand_array(other: Any) -> Any:
     return other.data if isinstance(other, Tensor) else other
 
 
+def _refuse_views(t: Tensor, op: str) -> None:
+    """Raise if another live tensor shares `t`'s memory as a view (or `t` is a live view of one): its graph would not
+    see a tracked change (PyTorch rewrites the views' history; this engine does not)."""
+    cell = t._vcell
+    sharers = cell[1] if cell is not None else None
+    if not sharers:
+        return
+    for ref in sharers:
+        other = ref()
+        if other is not None and other is not t:
+            raise RuntimeError(
+                f"{op}: this tensor of shape {tuple(t.shape)} shares its memory with another live tensor, of shape "
+                f"{tuple(other.shape)}: one is a view of the other (x[i], reshape, view, transpose, expand, ...). "
+                "A recorded in-place change of a view or of a tensor with views is not supported here (PyTorch "
+                "rewrites the other tensor's history; this engine does not). Use the out-of-place form "
+                "(y = y * 2 rather than y *= 2), or clone() the tensor and change the clone."
+            )
+
+
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
+
+
+class Clone(ops.Primitive):
+    """z = a copy of x (`Tensor.clone()`, and the copy a tracked in-place op records its change on);  dz/dx = 1."""
+
+    def forward(self, x):
+        return np.copy(x, order="K")  # the same memory layout (as torch's clone): later reductions add alike
+
+    def backward(self, g):
+        return g
+
+
 class InplaceOps:
     """The in-place half of `Tensor`'s vocabulary (a mixin: `Tensor` derives from it)."""
 
     __slots__ = ()
+
+    def clone(self: Tensor) -> Tensor:
+        """A copy with its own memory and version counter, in the graph (the gradient passes through unchanged)."""
+        return Clone.apply(self)
 
     # ------------------------------------------------------------------------------------------------- machinery
 
@@ -93,24 +164,30 @@ class InplaceOps:
         bump_version(self)
         return self
 
-    def _rebase(self: Tensor, op: str, compute: Callable[[Tensor], Tensor]) -> Tensor:
-        """The tracked path: record `compute(old value)` and make this tensor its output (module docstring)."""
+    def _rebase(self: Tensor, op: str, compute: Callable[[Tensor, Callable[[Any], Any]], Tensor]) -> Tensor:
+        """The tracked path: record `compute(copy of the old value, own)` and make this tensor its output (module
+        docstring). `own(operand)` is the operand to use: the copy of the old value if the operand is this tensor
+        itself (`a.mul_(a)` reads the value before the change; PyTorch raises at backward for mul_, div_ and pow_
+        with self as operand, which saved the tensor they changed; here the copy gives the right gradient)."""
         from tinygrad_np.tensor import Tensor
 
+        _refuse_views(self, op)
         cell = self._vcell
-        if cell is not None and cell[1]:
-            raise RuntimeError(
-                f"{op}: a tracked in-place change of a tensor that is a view of another tensor, or has views, is not "
-                "supported here (PyTorch rewrites the base's history; this engine does not): use the out-of-place "
-                "form, or clone() first"
-            )
         if cell is None:
             cell = self._vcell = new_version_cell()
-        old = Tensor._make(self.data.copy(), self._requires_grad, self._ctx)  # the value and identity before
-        # old shares the counter: a node that saved the old array (self's node, if it saved its output) must see
-        # the change; the new node's own inputs are old's copy, which nothing changes
+        # the identity before the change: same memory, counter, node, creation number, and the hooks registered so
+        # far (they see the gradient of the old value, as PyTorch's); retain_grad stays with the tensor (new value)
+        old = Tensor._make(self.data, self._requires_grad, self._ctx)
         old._seq, old._hooks, old._vcell = self._seq, self._hooks, cell
-        result = compute(old)
+        try:
+            old._prior = self._prior  # an earlier change's identity: the chain goes on
+        except AttributeError:
+            pass
+        try:
+            snap = Clone.apply(old)
+            result = compute(snap, lambda operand: snap if operand is self else operand)
+        except ValueError as e:  # shapes that do not broadcast: a RuntimeError, as on the untracked path and in torch
+            raise RuntimeError(f"{op}: {e}") from None
         if result.shape != self.shape:
             raise RuntimeError(f"{op}: output with shape {tuple(self.shape)} doesn't match the broadcast shape "
                                f"{tuple(result.shape)}")
@@ -120,6 +197,15 @@ class InplaceOps:
                                    f"{self.dtype}")
             result = result.to(self.dtype)
         np.copyto(self.data, result.data)
+        node = result._ctx
+        if node is not None:
+            # A node that saved its output (exp_, sqrt_, div_, ...) now holds this tensor's memory instead of the
+            # result's (the same values): a later change of the tensor is caught by the version check, and
+            # create_graph finds the output there (it matches saved arrays by identity).
+            saved = node.__dict__
+            for name, value in saved.items():
+                if value is result.data:
+                    saved[name] = self.data
         bump_version(self)
         self._prior = old
         # a creation number after the change's stamp: the new node is younger than the change it made
@@ -129,14 +215,30 @@ class InplaceOps:
 
     def _binary_(self: Tensor, op: str, other: Any, ufunc: Any, method: str) -> Tensor:
         if self._tracked(op, other):
-            return self._rebase(op, lambda old: getattr(old, method)(other))
+            return self._rebase(op, lambda snap, own: getattr(snap, method)(own(other)))
         value = _operand_array(other)
         return self._write_untracked(op, lambda a: ufunc(a, value, out=a, casting="same_kind"))
 
     def _unary_(self: Tensor, op: str, ufunc: Any, method: str) -> Tensor:
         if self._tracked(op):
-            return self._rebase(op, lambda old: getattr(old, method)())
+            return self._rebase(op, lambda snap, own: getattr(snap, method)())
         return self._write_untracked(op, lambda a: ufunc(a, out=a, casting="same_kind"))
+
+    def _put(self: Tensor, op: str, index: Any, value: Any) -> Tensor:
+        """`self[index] = value`, recorded when tracked: the kept part of self and `value` get gradients."""
+        from tinygrad_np.tensor import Tensor
+
+        if self._tracked(op, value):
+            if not isinstance(value, Tensor):
+                value = Tensor._make(np.asarray(value, self.dtype), False, None)
+            return self._rebase(op, lambda snap, own: ops.IndexPut.apply(snap, own(value).to(self.dtype),
+                                                                         index=index))
+        v = _operand_array(value)
+
+        def write(a: np.ndarray) -> None:
+            a[index] = v
+
+        return self._write_untracked(op, write)
 
     # ---------------------------------------------------------------------------------------------- arithmetic
 
@@ -176,13 +278,8 @@ class InplaceOps:
     def __ipow__(self: Tensor, other: Any) -> Tensor:
         return self.pow_(other)
 
-    def __imatmul__(self: Tensor, other: Any) -> Tensor:
-        """`x @= y`: PyTorch computes x @ y and writes it back into x, which must keep its shape."""
-        if self._tracked("__imatmul__", other):
-            return self._rebase("__imatmul__", lambda old: old.matmul(other))
-        product = (self.detach() @ other).data
-        return self._write_untracked("__imatmul__", lambda a: np.copyto(a, product, casting="same_kind")
-                                     if product.shape == a.shape else _shape_error(a, product))
+    # No __imatmul__, on purpose: PyTorch has none, so `a @= b` is `a = a @ b` there (a new tensor, which may have
+    # another shape; whatever else refers to the old `a` keeps it). Defining it would change the answer.
 
     # ------------------------------------------------------------------------------------------------ elementwise
 
@@ -211,21 +308,24 @@ class InplaceOps:
         return self._unary_("tanh_", np.tanh, "tanh")
 
     def sigmoid_(self: Tensor) -> Tensor:
+        from tinygrad_np.tensor import Tensor
+
         if self._tracked("sigmoid_"):
-            return self._rebase("sigmoid_", lambda old: old.sigmoid())
-        value = self.detach().sigmoid().data
-        return self._write_untracked("sigmoid_", lambda a: np.copyto(a, value))
+            return self._rebase("sigmoid_", lambda snap, own: snap.sigmoid())
+        # the op's own (stable) formula on an unregistered stand-in: no copy kept, no view recorded
+        value = ops.Sigmoid.apply(Tensor._make(self.data, False, None)).data
+        return self._write_untracked("sigmoid_", lambda a: np.copyto(a, value, casting="same_kind"))
 
     def relu_(self: Tensor) -> Tensor:
         if self._tracked("relu_"):
-            return self._rebase("relu_", lambda old: old.relu())
+            return self._rebase("relu_", lambda snap, own: snap.relu())
         return self._write_untracked("relu_", lambda a: np.maximum(a, 0, out=a))
 
     def clamp_(self: Tensor, min: Any = None, max: Any = None) -> Tensor:
         if min is None and max is None:
             raise ValueError("clamp_: at least one of min and max must be given")
         if self._tracked("clamp_"):
-            return self._rebase("clamp_", lambda old: old.clamp(min, max))
+            return self._rebase("clamp_", lambda snap, own: snap.clamp(min, max))
         return self._write_untracked("clamp_", lambda a: np.clip(a, min, max, out=a, casting="same_kind"))
 
     clip_ = clamp_
@@ -235,44 +335,27 @@ class InplaceOps:
 
     def fill_(self: Tensor, value: Any) -> Tensor:
         """Every element set to `value` (a number, or a 0-d tensor, which may require grad)."""
-        if self._tracked("fill_", value):
-            return self._rebase("fill_", lambda old: old * 0 + value if getattr(value, "_requires_grad", False)
-                                else old.detach() * 0 + value)
-        v = _operand_array(value)
-        return self._write_untracked("fill_", lambda a: np.copyto(a, v, casting="unsafe"))
+        if np.ndim(_operand_array(value)) != 0:
+            raise RuntimeError(f"fill_ only supports a 0-dimension value (a number or a 0-d tensor), got one of "
+                               f"shape {tuple(np.shape(_operand_array(value)))}; use copy_ to copy a tensor in")
+        return self._put("fill_", Ellipsis, value)
 
     def copy_(self: Tensor, src: Any) -> Tensor:
         """This tensor's elements replaced by `src`'s (broadcast to this shape, converted to this dtype)."""
         from tinygrad_np.tensor import Tensor
 
-        src = src if isinstance(src, Tensor) else Tensor(np.asarray(src))
-        if self._tracked("copy_", src):
-            # d/d(old) = 0, d/d(src) = the gradient summed back over broadcast axes: src expanded and cast
-            return self._rebase("copy_", lambda old: old.detach() * 0 + src.expand(*self.shape).to(self.dtype)
-                                if src.dtype.kind in "fc" else old.detach() * 0 + src.to(self.dtype))
-        return self._write_untracked("copy_", lambda a: np.copyto(a, src.data, casting="unsafe"))
+        if not isinstance(src, Tensor):
+            src = Tensor(np.asarray(src))
+        if not _broadcasts_to(src.shape, self.shape):
+            raise RuntimeError(f"copy_: the source of shape {tuple(src.shape)} cannot be broadcast to this tensor's "
+                               f"shape {tuple(self.shape)}")
+        return self._put("copy_", Ellipsis, src)
 
     # ------------------------------------------------------------------------------------------------ indexing
 
     def __setitem__(self: Tensor, index: Any, value: Any) -> None:
         """`x[index] = value` (ints, slices, masks, index arrays), as PyTorch: differentiable with respect to the
         kept part of x and to `value` when the tensor is in the graph."""
-        from tinygrad_np import ops
-        from tinygrad_np.tensor import Tensor, _as_index
+        from tinygrad_np.tensor import _as_index
 
-        index = _as_index(index)
-        if self._tracked("__setitem__", value):
-            if not isinstance(value, Tensor):
-                value = Tensor._make(np.asarray(value, self.dtype), False, None)
-            self._rebase("__setitem__", lambda old: ops.IndexPut.apply(old, value.to(self.dtype), index=index))
-            return
-        v = _operand_array(value)
-
-        def write(a: np.ndarray) -> None:
-            a[index] = v
-
-        self._write_untracked("__setitem__", write)
-
-
-def _shape_error(a: np.ndarray, product: np.ndarray) -> None:
-    raise ValueError(f"the product has shape {product.shape}, not the tensor's shape {a.shape}")
+        self._put("__setitem__", _as_index(index), value)

@@ -96,7 +96,14 @@ class Div(Primitive):
 
 
 class Pow(Primitive):
-    """z = x ** y;  dz/dx = y · x^(y−1), dz/dy = z · ln x."""
+    """z = x ** y;  dz/dx = y · x^(y−1), dz/dy = z · ln x.
+
+    At x = 0 these are 0·∞ (nan) where PyTorch defines them as 0: dz/dx where y = 0, dz/dy where y ≥ 0. There the
+    formulas read the constant base 1 in place of x, so every further derivative is 0 as well (masking the result
+    instead would let 0·∞ into the next derivative). A constant exponent 0 takes base 1 at every x (y·x^(y−1) is
+    then 0 at every order, even where x^(y−2) overflows); an exponent that needs a gradient keeps x wherever x ≠ 0,
+    so that ∂(dz/dx)/∂y = x^(y−1)(1 + y ln x) stays right. Cost: O(1) for a scalar exponent, else one comparison.
+    """
 
     saves_inputs = saves_output = True
 
@@ -106,9 +113,19 @@ class Pow(Primitive):
         return self.z
 
     def backward(self, g):
+        x, y = self.x, self.y
         nx, ny = self.needs_input_grad
-        dx = g * self.y * self.x ** (self.y - 1) if nx else None
-        dy = g * self.z * P.log(self.x) if ny else None
+        dx = dy = None
+        if nx:
+            one = P.value(y) == 0  # where the base 1 stands in for x (see above)
+            if ny and one.any():
+                one = one & (P.value(x) == 0)
+            dx = g * y * (P.where(one, 1.0, x) if one.any() else x) ** (y - 1)
+        if ny:
+            one = P.value(x) == 0
+            if one.any():
+                one = one & (P.value(y) >= 0)
+            dy = g * self.z * P.log(P.where(one, 1.0, x) if one.any() else x)
         return dx, dy
 
 
@@ -569,19 +586,17 @@ class IndexPut(Primitive):
     """z = x with z[index] = v (`x[index] = v` recorded);  dz/dx = 1 outside index, 0 inside; dz/dv = g[index]
     (summed back over the axes v was broadcast along)."""
 
-    constants = ("kept",)
-
     def forward(self, x, v, index):
         self.index = index
         z = x.copy()
         z[index] = v
-        self.kept = np.ones(x.shape, x.dtype)
-        self.kept[index] = 0
+        self.kept = np.ones(x.shape, bool)  # a mask, not a factor: an infinite g where it is False must give 0
+        self.kept[index] = False
         return z
 
     def backward(self, g):
         nx, nv = self.needs_input_grad
-        return (g * self.kept if nx else None), (g[self.index] if nv else None)
+        return (P.where(self.kept, g, 0.0) if nx else None), (g[self.index] if nv else None)
 
 
 class Cat(Primitive):
@@ -589,7 +604,9 @@ class Cat(Primitive):
 
     def forward(self, *xs, axis):
         self.axis = axis
-        self.splits = np.cumsum([x.shape[axis] for x in xs[:-1]])
+        # int: np.cumsum of no sizes (one input) is an empty float64 array, which create_graph would take for a
+        # differentiable value kept on the node
+        self.splits = np.cumsum([x.shape[axis] for x in xs[:-1]], dtype=np.intp)
         return np.concatenate(xs, axis=axis)
 
     def backward(self, g):

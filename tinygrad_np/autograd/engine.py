@@ -83,7 +83,7 @@ def _check_versions(ctx: Function, out: Tensor) -> None:
     checks += [(f"input {i} (a tensor of shape {tuple(t.shape)})", t._vcell)
                for i, (t, read) in enumerate(zip(ctx.parents, ctx.inputs_read())) if read]
     if ctx.saves_output:
-        checks.append(("its output", out._vcell))
+        checks.append(("output", out._vcell))
     for which, cell in checks:
         if cell is not None and cell[2] and cell[2][-1] > made:
             later = sum(1 for stamp in cell[2] if stamp > made)
@@ -147,9 +147,12 @@ def backward(roots: Sequence[tuple[Tensor, Any]], retain_graph: bool = False, cr
     while heap:
         node, g, _ = take(-heappop(heap))
         if node._hooks is not None:
-            if node._ctx is None and getattr(node, "_alias_of", None) is not None:  # a leaf's stand-in
-                node = node._alias_of()
-                if node is None:  # the leaf itself is gone: nobody can read its gradient
+            owner = getattr(node, "_alias_of", None)
+            if owner is not None:  # a stand-in: the tensor itself gets the gradient (its hooks, .grad, inputs=)
+                original = owner()
+                if original is not None:
+                    node = original
+                elif node._ctx is None:  # a leaf that is gone: nobody can read its gradient
                     continue
             if node._hooks:
                 g = _run_hooks(node, g, create_graph)
@@ -236,7 +239,7 @@ def _leading_to(roots: Sequence[tuple[Tensor, Any]], targets: dict[int, int]) ->
     def is_target(t: Tensor) -> bool:
         if id(t) in targets:
             return True
-        owner = getattr(t, "_alias_of", None) if t._ctx is None else None  # a leaf's stand-in counts as the leaf
+        owner = getattr(t, "_alias_of", None)  # a stand-in counts as the tensor it stands for
         return owner is not None and id(owner()) in targets
 
     def inputs_of(t: Tensor) -> list[Tensor]:
@@ -250,7 +253,10 @@ def _leading_to(roots: Sequence[tuple[Tensor, Any]], targets: dict[int, int]) ->
     while stack:  # depth first, each tensor settled after its inputs (no recursion: graphs can be deep)
         t, settled = stack.pop()
         if settled:
-            if is_target(t) or any(p._seq in needed for p in inputs_of(t)):
+            # a freed node's inputs are unknown: count it as needed, so that backward reaches it and says it was
+            # freed (assuming it leads nowhere would silently drop its terms)
+            freed = t._ctx is not None and t._ctx.parents is None
+            if freed or is_target(t) or any(p._seq in needed for p in inputs_of(t)):
                 needed.add(t._seq)
             continue
         if t._seq in visited:
@@ -276,7 +282,8 @@ def _unlink_recorded_grads(_recorded_grads: list) -> None:
                 continue
             seen.add(id(node))
             if any(p is t for p in parents):
-                alias = alias or graph_alias(t)
+                if alias is None:
+                    alias = graph_alias(t)
                 node.parents = tuple(alias if p is t else p for p in parents)
             stack.extend(p._ctx for p in node.parents if p._ctx is not None)
 
@@ -297,8 +304,11 @@ def _accumulate(leaf: Tensor, g: Any, create_graph: bool, owned: bool, recorded:
             leaf.grad = g if current is None else current + g
             if leaf.grad._ctx is not None and recorded is not None:
                 recorded.append(leaf)  # backward unlinks it from its own gradient's graph at the end
-        elif current is not None:
+        elif current is not None and current._ctx is None:
             current.data += g
+        elif current is not None:  # a .grad recorded by create_graph: a graph may have saved it, so add out of
+            with enable_grad():  # place, and recorded, as PyTorch does (the sum still has a graph)
+                leaf.grad = current + Tensor._make(g, False, None)
         else:
             # no copy when nothing else holds the array; the incoming gradient or a saved array is copied first
             leaf.grad = Tensor._make(g if owned else np.array(g, dtype=leaf.data.dtype), False, None)
@@ -407,13 +417,14 @@ def graph_alias(t: Tensor) -> Tensor:
     through it are gradients through `t`: an intermediate's reach its node, and a leaf's are redirected to the
     leaf itself (held weakly, `_alias_of`) when the next backward gets there.
     """
+    if getattr(t, "_alias_of", None) is not None and t._alias_of() is not None:
+        t = t._alias_of()  # a stand-in of a stand-in stands for the tensor itself (third and higher orders)
     if t._vcell is None:
         t._vcell = new_version_cell()
     alias = Tensor._make(t.data, t._requires_grad, t._ctx)
     alias._seq, alias._vcell = t._seq, t._vcell
-    if t._ctx is None:
-        alias._alias_of = weakref.ref(t)
-        alias._hooks = {}  # not None: the engine routes it through the heap, where the alias is resolved
+    alias._alias_of = weakref.ref(t)
+    alias._hooks = {}  # not None: the engine takes the slow path for it, where the stand-in is resolved
     return alias
 
 

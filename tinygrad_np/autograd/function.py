@@ -35,9 +35,10 @@ _new_object = object.__new__
 README_FUNCTIONS = "README.md, section 'Writing your own Function'"
 
 
-def new_version_cell(shared: bool = False) -> list:
-    """A version counter: [version, shared by views, creation numbers of its recent in-place changes]."""
-    return [0, shared, []]
+def new_version_cell() -> list:
+    """A version counter: [version, weak references to the tensors that share the memory as views (None until a
+    view is taken; inplace.py), creation numbers of its recent in-place changes]."""
+    return [0, None, []]
 
 
 class Function:
@@ -76,17 +77,25 @@ class Function:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         forward, backward = cls.__dict__.get("forward"), cls.__dict__.get("backward")
+        inherited = getattr(cls, "_tensor_style", False)  # a subclass of a PyTorch-style Function
+        if inherited:  # what it does not redefine, it inherits (the user's own staticmethods, kept aside)
+            forward = forward if forward is not None else _class_attribute(cls, "user_forward")
+            backward = backward if backward is not None else _class_attribute(cls, "user_backward")
         if isinstance(forward, staticmethod) or isinstance(backward, staticmethod):
             if not (isinstance(forward, staticmethod) and isinstance(backward, staticmethod)):
+                plain = "backward" if isinstance(forward, staticmethod) else "forward"
                 raise TypeError(
-                    f"{cls.__name__}: in a PyTorch-style Function both forward(ctx, ...) and backward(ctx, ...) must "
-                    f"be @staticmethod (array style: neither is). See {README_FUNCTIONS}."
+                    f"{cls.__name__}: {plain} is not a @staticmethod, but the other one is. In a PyTorch-style "
+                    f"Function write both as `@staticmethod def forward(ctx, ...)` and `@staticmethod def "
+                    f"backward(ctx, grad)`; in the array style, neither (`def forward(self, ...)`). See "
+                    f"{README_FUNCTIONS}."
                 )
             # The PyTorch-style machinery lives in function.py. The user's staticmethods are kept aside; the node
             # gets the engine's calling convention (node.backward(g)), like every other node.
             cls.user_forward, cls.user_backward = forward, backward
             cls.apply = classmethod(tensor_style_apply)
             cls.backward = tensor_style_backward
+            cls.inputs_read = _no_inputs_read  # saved tensors are version-checked one by one (saved_tensors)
             cls._tensor_style = True
             for name in ("save_for_backward", "saved_tensors", "mark_non_differentiable", "set_materialize_grads"):
                 setattr(cls, name, FunctionCtx.__dict__[name])
@@ -151,7 +160,7 @@ class Function:
             node.parents = inputs
             t._requires_grad, t._ctx = True, node
             if _anomaly[0]:
-                node.forward_trace = traceback.format_stack()[:-2]
+                node.forward_trace = traceback.format_stack()[:-1]  # up to the line that called apply
         else:
             t._requires_grad, t._ctx = False, None  # the node and all it saved are dropped here
         return t
@@ -160,36 +169,55 @@ class Function:
         return f"<{type(self).__name__}>"
 
 
+def _class_attribute(cls: type, name: str) -> Any:
+    """`name` as the class (or the nearest base) stores it: a staticmethod stays a staticmethod."""
+    return next(k.__dict__[name] for k in cls.__mro__ if name in k.__dict__)
+
+
+def _no_inputs_read(self: Function) -> tuple[bool, ...]:
+    return (False,) * len(self.parents)
+
+
 def _apply_general(node: Function, inputs: tuple, options: dict) -> tuple[tuple, Any, bool]:
     """`apply` for any number of inputs, options, and inputs that are not Tensors (passed to forward as given)."""
-    if not all(isinstance(t, Tensor) for t in inputs):
+    if all(isinstance(t, Tensor) for t in inputs):
+        args = tuple(map(_data_of, inputs))
+    else:  # forward receives the caller's objects as they are; the node keeps them as constant parents
+        args = tuple(t.data if isinstance(t, Tensor) else t for t in inputs)
         inputs = tuple(t if isinstance(t, Tensor) else _Constant(t) for t in inputs)
     needs = tuple(map(_requires_grad_of, inputs))
     track = True in needs and _grad_enabled_now()
     node.needs_input_grad = needs if track else (False,) * len(inputs)
-    return inputs, node.forward(*map(_data_of, inputs), **options), track
+    return inputs, node.forward(*args, **options), track
 
 
 def _Constant(value: Any) -> Tensor:
     """A non-Tensor argument of `apply` as a parent that never gets a gradient (forward still sees the value)."""
-    t = Tensor._make(np.empty(0), False, None)
-    t.data = value  # the original object, not an array: forward receives exactly what the caller passed
-    return t
+    try:
+        data = np.asarray(value)  # for drawings and messages; forward got the object itself
+    except Exception:
+        data = np.asarray(repr(value))
+    return Tensor._make(data, False, None)
 
 
 _OUTPUT = object()
 
 
 def tensor_style_apply(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """`MyFunction.apply(*args)` for a PyTorch-style Function: forward under no_grad on the caller's objects, and
+    the output a new Tensor whose node is `ctx` (a `cls` instance)."""
     from tinygrad_np.tensor import Tensor
 
     if kwargs:
-        raise TypeError(f"{cls.__name__}.apply: pass every argument positionally (PyTorch's apply takes no "
-                        f"keyword arguments); see {README_FUNCTIONS}")
+        raise TypeError(
+            f"{cls.__name__}.apply got keyword arguments ({', '.join(kwargs)}): pass every argument of forward "
+            f"positionally, e.g. {cls.__name__}.apply(x, 2.0) rather than apply(x, scale=2.0); backward returns one "
+            f"gradient per argument. See {README_FUNCTIONS}"
+        )
     ctx = cls()
     ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
     ctx.to_save, ctx.non_differentiable = (), set()
-    track = any(ctx.needs_input_grad) and _grad_enabled_now()
+    track = True in ctx.needs_input_grad and _grad_enabled_now()
     with no_grad():
         out = cls.user_forward(ctx, *args)
     if isinstance(out, (tuple, list)):
@@ -200,18 +228,35 @@ def tensor_style_apply(cls: type, *args: Any, **kwargs: Any) -> Any:
         raise TypeError(f"{cls.__name__}.forward returned a {type(out).__name__}: a PyTorch-style forward(ctx, ...) "
                         f"returns a Tensor (an array-style forward(self, ...) returns an array). See "
                         f"{README_FUNCTIONS}")
-    if any(out is a for a in args) or not track or id(out) in ctx.non_differentiable:
-        result = Tensor._make(out.data, False, None)
-        if track and id(out) not in ctx.non_differentiable:
-            raise RuntimeError(f"{cls.__name__}.forward returned one of its inputs unchanged; return a new Tensor "
-                               "(x.clone() or x.view_as(x)-like) so that it can have its own place in the graph")
-        return result
+    if not track or id(out) in ctx.non_differentiable:
+        return _as_view_of_inputs(Tensor._make(out.data, False, None), args)
     ctx.parents = tuple(a if isinstance(a, Tensor) else _Constant(a) for a in args)
+    ctx.tensor_args = tuple(isinstance(a, Tensor) for a in args)
     # A saved output is stood for by a marker (the node must not hold its own output: a reference cycle); it
-    # comes back as the output's value, or as the output tensor itself under create_graph.
-    ctx.to_save = tuple(_OUTPUT if t is out else t for t in ctx.to_save)
+    # comes back as the output's value, or as the output tensor itself under create_graph. An input returned as
+    # it is stays an input.
+    is_input = any(out is a for a in args)
+    ctx.to_save = tuple(_OUTPUT if t is out and not is_input else t for t in ctx.to_save)
+    # PyTorch checks each saved tensor's version at backward: so does saved_tensors (the output's is the engine's)
+    ctx.saved_versions = tuple(None if t is None or t is _OUTPUT else t._version for t in ctx.to_save)
+    ctx.saves_output = any(t is _OUTPUT for t in ctx.to_save)  # (`in` would compare with ==)
     ctx.out_data = out.data
     result = Tensor._make(out.data, True, ctx)
+    if _anomaly[0]:
+        ctx.forward_trace = traceback.format_stack()[:-1]  # up to the line that called apply
+    return _as_view_of_inputs(result, args)
+
+
+def _as_view_of_inputs(result: Tensor, args: tuple) -> Tensor:
+    """An output that shares memory with an input (the input returned as it is, or a view of it) becomes a view of
+    that input: one version counter, and a recorded in-place change of either raises (as PyTorch forbids changing
+    such a view in place)."""
+    from tinygrad_np.inplace import register_view
+    from tinygrad_np.tensor import Tensor
+
+    for a in args:
+        if isinstance(a, Tensor) and np.may_share_memory(result.data, a.data):
+            return register_view(result, a)
     return result
 
 
@@ -232,13 +277,21 @@ class FunctionCtx:
         if getattr(self, "parents", True) is None:
             raise RuntimeError(f"{type(self).__name__}: saved_tensors were freed by an earlier backward(); pass "
                                "retain_graph=True to that backward() to keep them")
+        for i, (t, saved) in enumerate(zip(self.to_save, getattr(self, "saved_versions", ()))):
+            if saved is not None and t._version != saved:
+                raise RuntimeError(
+                    f"backward: one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: {type(self).__name__}'s saved tensor {i} (a tensor of shape {tuple(t.shape)}) is at "
+                    f"version {t._version}; expected version {saved} instead. Change the in-place op to its "
+                    "out-of-place form (x = x + y instead of x += y), or clone() the tensor before changing it."
+                )
         graph_out = getattr(self, "graph_out", None)
         if graph_out is not None:  # create_graph: stand-ins, so a recorded .grad never holds its own tensor
             from tinygrad_np.autograd.engine import graph_alias
 
             return tuple(graph_alias(graph_out if t is _OUTPUT else t) if t is not None else None
                          for t in self.to_save)
-        if _OUTPUT not in self.to_save:
+        if not any(t is _OUTPUT for t in self.to_save):
             return self.to_save
         from tinygrad_np.tensor import Tensor
 
@@ -249,6 +302,7 @@ class FunctionCtx:
         self.non_differentiable.update(id(t) for t in outputs)
 
     def set_materialize_grads(self, value: bool) -> None:
+        """Accepted for PyTorch compatibility; with one output per Function its gradient is always materialized."""
         self.materialize_grads = value
 
 
@@ -269,15 +323,20 @@ def tensor_style_backward(ctx: Function, g: Any) -> tuple:
         grads = (grads,)
     n = len(ctx.parents)
     if len(grads) != n:
-        raise RuntimeError(f"{cls.__name__}.backward returned {len(grads)} gradients, but forward took {n} "
-                           f"arguments: return one per argument of forward (None for those without a gradient)")
+        raise RuntimeError(f"{cls.__name__}.backward returned {len(grads)} gradient{'s' * (len(grads) != 1)}, but "
+                           f"forward took {n} argument{'s' * (n != 1)} (after ctx): return one per argument, None for "
+                           f"those without a gradient (numbers, tensors that need none). See {README_FUNCTIONS}")
     out = []
-    for gi, parent in zip(grads, ctx.parents):
+    for i, (gi, parent, is_tensor) in enumerate(zip(grads, ctx.parents, ctx.tensor_args)):
+        if gi is not None and not is_tensor:
+            raise RuntimeError(f"{cls.__name__}.backward returned a gradient at position {i}, but that argument of "
+                               f"forward is not a Tensor: return None there. See {README_FUNCTIONS}")
         if gi is None or not parent._requires_grad:
             out.append(None)
             continue
         if not isinstance(gi, Tensor):
             gi = Tensor(np.asarray(gi))
-        out.append(gi if recorded else gi.data)
+        # first order: a view, so the engine never takes the array as its own to add into (it may be one that
+        # the user keeps: a saved tensor, an input)
+        out.append(gi if recorded else gi.data.view())
     return tuple(out)
-

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import threading
 from typing import Any, Callable
 
@@ -19,11 +20,6 @@ _grad_enabled_now = _grad_enabled.get
 def is_grad_enabled() -> bool:
     """True unless inside `no_grad()` (in this thread)."""
     return _grad_enabled_now()
-
-
-def set_grad_enabled(mode: bool) -> None:
-    """Turn graph building on or off in this thread (like `torch.set_grad_enabled` called as a function)."""
-    _grad_enabled.set(bool(mode))
 
 
 class _SetGradMode:
@@ -49,12 +45,43 @@ class _SetGradMode:
         _grad_enabled.set(self._local.stack.pop())
 
     def __call__(self, fn: Callable) -> Callable:
+        """As a decorator: the mode holds while `fn` runs. For a generator function, while its body runs: the mode
+        is set around each step and the caller's restored at each `yield` (as PyTorch's decorator does)."""
+        make = self._fresh
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                gen = fn(*args, **kwargs)
+                try:
+                    with make():
+                        request = gen.send(None)
+                    while True:
+                        try:
+                            sent = yield request
+                        except GeneratorExit:
+                            with make():
+                                gen.close()
+                            raise
+                        except BaseException as e:  # thrown into this generator: pass it on, inside the mode
+                            with make():
+                                request = gen.throw(e)
+                        else:
+                            with make():
+                                request = gen.send(sent)
+                except StopIteration as stop:  # fn's generator returned: so does this one, with its value
+                    return stop.value
+
+            return generator
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)():
+            with make():
                 return fn(*args, **kwargs)
 
         return wrapper
+
+    def _fresh(self) -> _SetGradMode:
+        return type(self)()
 
 
 class no_grad(_SetGradMode):
@@ -67,6 +94,37 @@ class enable_grad(_SetGradMode):
     """Turns graph building back on inside a `no_grad` block."""
 
     _enabled = True
+
+
+class set_grad_enabled(_SetGradMode):
+    """`set_grad_enabled(mode)` turns graph building on or off in this thread at once; used as `with
+    set_grad_enabled(mode):` it restores the previous mode on exit (and as a decorator, sets `mode` around the
+    function), like `torch.set_grad_enabled`."""
+
+    def __new__(cls, mode: bool):
+        return object.__new__(cls)
+
+    def __init__(self, mode: bool) -> None:
+        self._enabled = bool(mode)
+        self._local = threading.local()
+        self._previous = _grad_enabled_now()
+        _grad_enabled.set(self._enabled)  # effective now: `set_grad_enabled(False)` alone is a call
+
+    def __enter__(self) -> None:
+        _grad_enabled.set(self._enabled)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _grad_enabled.set(self._previous)
+
+    def __call__(self, fn: Callable) -> Callable:
+        _grad_enabled.set(self._previous)  # used as a decorator: the call above was not meant to stay
+        return super().__call__(fn)
+
+    def _fresh(self) -> _SetGradMode:
+        return (no_grad, enable_grad)[self._enabled]()
+
+    def __repr__(self) -> str:
+        return f"set_grad_enabled(mode={self._enabled})"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -92,9 +150,19 @@ class detect_anomaly:
         _anomaly[0] = self._previous
 
 
-def set_detect_anomaly(mode: bool) -> None:
-    """Turn anomaly detection on or off for the whole process (see `detect_anomaly`)."""
-    _anomaly[0] = bool(mode)
+class set_detect_anomaly:
+    """`set_detect_anomaly(mode)` turns anomaly detection (see `detect_anomaly`) on or off for the whole process at
+    once; used as `with set_detect_anomaly(mode):` it restores the previous setting on exit, like PyTorch's."""
+
+    def __init__(self, mode: bool, check_nan: bool = True) -> None:
+        self._previous = _anomaly[0]
+        _anomaly[0] = bool(mode) and bool(check_nan)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _anomaly[0] = self._previous
 
 
 def is_anomaly_enabled() -> bool:
