@@ -607,3 +607,6 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
                                                   reduction=reduction)
     return BinaryCrossEntropyWithLogits.apply(input, target=t, weight=weight, pos_weight=pos_weight,
                                               reduction=reduction)
+
+
+from nn.functional_activations import *  # noqa: E402, F401, F403  (the activations, in their own file)
