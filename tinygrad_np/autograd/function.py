@@ -154,8 +154,8 @@ class Function:
         # Tensor._make written out: this is the hottest line of the library, and the call cost a tenth of a µs.
         t = _new_object(Tensor)
         # (versions cost nothing here: an in-place change stamps its creation number instead, see _check_versions)
-        t.data, t.grad, t._retains_grad, t._seq = out, None, False, next(_creation_order)
-        t._hooks = t._vcell = None
+        t.data, t.grad, t._retains_grad, t._seq, t._hooks, t._vcell = (out, None, False, next(_creation_order),
+                                                                        None, None)
         if track:
             node.parents = inputs
             t._requires_grad, t._ctx = True, node
