@@ -7,21 +7,51 @@
     train = nn.data.DataLoader(x, y, batch_size=128, shuffle=True, seed=0)
     mnist = nn.datasets.mnist(normalize=True, flatten=True)
 """
-from . import data, datasets, functional, init, optim
+from . import data, datasets, functional, init, optim, utils
 from . import functional as F
-from .conv import AvgPool2d, Conv2d, MaxPool2d
+from .activation import (
+                     CELU,
+                     ELU,
+                     SELU,
+                     Hardsigmoid,
+                     Hardswish,
+                     Hardtanh,
+                     LogSigmoid,
+                     Mish,
+                     ReLU6,
+                     SiLU,
+                     Softmin,
+                     Softsign,
+)
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv2d, MaxPool2d
 from .data import DataLoader
-from .layers import GELU, MLP, Dropout, Flatten, Identity, LeakyReLU, Linear, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .layers import (
+                     GELU,
+                     MLP,
+                     Dropout,
+                     Dropout2d,
+                     Flatten,
+                     Identity,
+                     LeakyReLU,
+                     Linear,
+                     LogSoftmax,
+                     ReLU,
+                     Sigmoid,
+                     Softmax,
+                     Tanh,
+)
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, ModuleList, Parameter, ParameterList, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d
 from .serialization import load, save
 
 __all__ = [
-    "functional", "F", "init", "optim", "data", "datasets", "DataLoader", "save", "load",
+    "functional", "F", "init", "optim", "data", "datasets", "utils", "DataLoader", "save", "load",
     "Module", "Parameter", "Sequential", "ModuleList", "ParameterList",
     "Linear", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Flatten", "Identity",
-    "Dropout", "MLP",
-    "Conv2d", "MaxPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d",
+    "Dropout", "Dropout2d", "MLP",
+    "CELU", "ELU", "SELU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "Mish", "ReLU6", "SiLU", "Softmin",
+    "Softsign",
+    "Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d",
     "CrossEntropyLoss", "NLLLoss", "MSELoss", "L1Loss", "BCELoss", "BCEWithLogitsLoss",
 ]

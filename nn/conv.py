@@ -1,7 +1,8 @@
-"""Convolution and pooling layers: `Conv2d`, `MaxPool2d`, `AvgPool2d` (NCHW, as in PyTorch).
+"""Convolution and pooling layers: `Conv2d`, `MaxPool2d`, `AvgPool2d`, `AdaptiveAvgPool2d` (NCHW, as in PyTorch).
 
-Each is a thin holder of its settings (and, for `Conv2d`, its parameters) around the Tensor ops of the same name,
-whose forward and backward live in `tinygrad_np/conv.py`.
+Each is a thin holder of its settings (and, for `Conv2d`, its parameters) around the functions of the same name in
+`nn.functional`, whose forward and backward live in `tinygrad_np/conv.py` (adaptive pooling: in nn/functional.py).
+Constructor arguments are PyTorch's, in PyTorch's order.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Union
 
 from tinygrad_np import Tensor
 
+from . import functional as F
 from . import init
 from .module import Module, Parameter
 
@@ -29,12 +31,23 @@ class Conv2d(Module):
 
     Default initialisation (PyTorch's): `kaiming_uniform_(weight, a=√5)`, i.e. U(−1/√fan_in, 1/√fan_in) with
     fan_in = in_channels / groups · kH · kW, and the bias from the same range.
+
+    `padding_mode` must be 'zeros' (PyTorch's default; its other modes raise NotImplementedError) and `device`
+    None or 'cpu'.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
                  padding: IntPair | str = 0, dilation: IntPair = 1, groups: int = 1, bias: bool = True,
-                 dtype: Any = None) -> None:
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        if padding_mode != "zeros":
+            if padding_mode in ("reflect", "replicate", "circular"):
+                raise NotImplementedError(f"Conv2d: padding_mode={padding_mode!r} is not supported; only 'zeros' "
+                                          "(pad the input yourself and use padding=0)")
+            raise ValueError(f"Conv2d: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got "
+                             f"{padding_mode!r}")
+        if device is not None and str(device) != "cpu":
+            raise ValueError(f"Conv2d: only device 'cpu' exists here, got device={device!r}")
         if groups < 1 or in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: groups={groups} must be positive and divide both in_channels "
                              f"({in_channels}) and out_channels ({out_channels})")
@@ -74,39 +87,61 @@ class Conv2d(Module):
 
 
 class MaxPool2d(Module):
-    """The maximum of each kernel_size window: `x.max_pool2d(kernel_size, stride, padding, dilation)`.
+    """The maximum of each kernel_size window: `F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode,
+    return_indices)`, with PyTorch's constructor (note its order: return_indices before ceil_mode).
 
-    `stride` defaults to `kernel_size`; padding counts as −∞. Tied maxima share a window's gradient equally.
+    `stride` defaults to `kernel_size`; padding counts as −∞. Each window's gradient goes to one pixel, its first
+    maximum in scan order, as in PyTorch. With return_indices=True the layer returns (output, indices).
     """
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
-                 dilation: IntPair = 1) -> None:
+                 dilation: IntPair = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x.max_pool2d(self.kernel_size, self.stride, self.padding, self.dilation)
+    def forward(self, x: Tensor) -> Any:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+                            self.return_indices)
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
-        return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}"
+        return (f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}, dilation={self.dilation}, "
+                f"ceil_mode={self.ceil_mode}")
 
 
 class AvgPool2d(Module):
-    """The mean of each kernel_size window: `x.avg_pool2d(kernel_size, stride, padding, count_include_pad)`.
+    """The mean of each kernel_size window: `F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode,
+    count_include_pad, divisor_override)`, with PyTorch's constructor and argument order.
 
     `stride` defaults to `kernel_size`; zero padding counts in the mean unless `count_include_pad=False`.
     """
 
     def __init__(self, kernel_size: IntPair, stride: IntPair | None = None, padding: IntPair = 0,
-                 count_include_pad: bool = True) -> None:
+                 ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.count_include_pad = count_include_pad
+        self.ceil_mode, self.count_include_pad, self.divisor_override = ceil_mode, count_include_pad, divisor_override
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.avg_pool2d(self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                            self.divisor_override)
 
     def extra_repr(self) -> str:
         stride = self.kernel_size if self.stride is None else self.stride
         return f"kernel_size={self.kernel_size}, stride={stride}, padding={self.padding}"
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average pooling to a fixed `output_size` (an int, or a pair whose None entries keep the input's size),
+    whatever the input's height and width: `F.adaptive_avg_pool2d(x, output_size)`, PyTorch's windows."""
+
+    def __init__(self, output_size: Any) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"

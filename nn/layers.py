@@ -1,4 +1,4 @@
-"""Layers: `Linear`, the activations, `Flatten`, `Identity`, `Dropout`, and `MLP`."""
+"""Layers: `Linear`, the activations, `Flatten`, `Identity`, `Dropout`, `Dropout2d`, and `MLP`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -139,12 +139,12 @@ class Softmax(Module):
     """e^x / Σ e^x along `dim`. For training, give the logits to `CrossEntropyLoss` instead (it is stabler and
     cheaper than a Softmax followed by a log)."""
 
-    def __init__(self, dim: int = -1) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.softmax(self.dim)
+        return F.softmax(x, self.dim)  # dim=None: PyTorch's implicit choice, with its warning
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -153,12 +153,12 @@ class Softmax(Module):
 class LogSoftmax(Module):
     """log softmax along `dim` (pair with `NLLLoss`)."""
 
-    def __init__(self, dim: int = -1) -> None:
+    def __init__(self, dim: int | None = None) -> None:
         super().__init__()
         self.dim = dim
 
     def forward(self, x: Tensor) -> Tensor:
-        return x.log_softmax(self.dim)
+        return F.log_softmax(x, self.dim)  # dim=None: PyTorch's implicit choice, with its warning
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -216,6 +216,25 @@ class Dropout(Module):
         # both forms give identical values under one seed
         keep = Tensor.rand(*x.shape, dtype=x.dtype).data >= self.p
         return x.mul_(Tensor(keep * np.asarray(1 / (1 - self.p), x.dtype)))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}" + (", inplace=True" if self.inplace else "")
+
+
+class Dropout2d(Module):
+    """Channel dropout (`F.dropout2d`): in training mode each whole channel x[n, c] of an (N, C, H, W) batch is
+    zeroed with probability `p` and the others scaled by 1/(1 − p); in evaluation mode the identity. As PyTorch
+    2.13's, a 3-D input is taken as (N, C, L) (whole rows dropped, with PyTorch's warning) and other ranks warn.
+    `inplace=True` multiplies the input by the mask in place and returns it."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout2d: probability p must be in [0, 1], got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
         return f"p={self.p}" + (", inplace=True" if self.inplace else "")

@@ -3,10 +3,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from tinygrad_np import Tensor
 
 REPO = Path(__file__).resolve().parents[1]
+
+# CI (CI=true) draws the same hypothesis examples every run, so that a landing never depends on which random
+# examples a run happened to draw; local runs keep drawing new ones (and keep the failures they find in
+# .hypothesis/, to replay). A failure CI would then miss is found, and fixed, in development.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def data_root() -> Path:

@@ -134,8 +134,10 @@ def basic_indices(draw, shape: tuple[int, ...]):
             ellipsis_at = None
             continue
         n = shape[axis]
-        kind = draw(st.sampled_from(["int", "slice", "slice", "none", "stop"] if parts.count(None) < 2 else
-                                    ["int", "slice", "stop"]))
+        kinds = ["int", "slice", "slice", "none", "stop"] if parts.count(None) < 2 else ["int", "slice", "stop"]
+        if Ellipsis in parts:  # after `...` the parts index the last axes: stopping early would shift them
+            kinds.remove("stop")
+        kind = draw(st.sampled_from(kinds))
         if kind == "stop":  # leave the remaining axes unindexed
             break
         if kind == "none":

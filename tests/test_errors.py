@@ -79,7 +79,7 @@ def test_flatten_start_after_end():
 
 def test_axis_and_dim_together():
     with pytest.raises(TypeError, match="axis or dim"):
-        t(2, 3).sum(0, dim=1)
+        t(2, 3).sum(0, axis=1)  # (the first positional argument is dim, as in PyTorch)
 
 
 def test_cat_of_mismatched_shapes():
@@ -102,10 +102,17 @@ def test_expand_to_an_incompatible_shape():
         t(3).expand(-1, 3)  # -1 would otherwise silently wrap around to the last axis's size
 
 
-@pytest.mark.parametrize("pad", [(-1, 1), (1,), (1, 1, 1, 1, 1, 1), [(1, 1)]])
+@pytest.mark.parametrize("pad", [(1,), (1, 1, 1, 1, 1, 1), [(1, 1)]])
 def test_bad_pad(pad):
     with pytest.raises(ValueError, match=names("pad", str(tuple(pad)))):
         t(2, 3).pad(pad)
+
+
+def test_pad_that_crops_more_than_there_is():
+    # negative widths crop, as PyTorch's F.pad; cropping past the size raises (RuntimeError, as PyTorch)
+    assert t(2, 3).pad((-1, 1)).shape == (2, 3)
+    with pytest.raises(RuntimeError, match=names("pad", "crop", "(2, 3)")):
+        t(2, 3).pad((-2, -2))
 
 
 def test_repeat_with_too_few_sizes():
@@ -124,7 +131,7 @@ def test_max_of_empty():
         t(0, 3).max()
     with pytest.raises(ValueError, match=names("max", "empty", "(0, 3)")):
         t(0, 3).min(0)
-    assert t(0, 3).max(1).shape == (0,)  # nothing empty is reduced: an empty result, as PyTorch
+    assert t(0, 3).max(1).values.shape == (0,)  # nothing empty is reduced: an empty result, as PyTorch
 
 
 def test_bad_op_options():

@@ -559,3 +559,17 @@ def test_clone_has_its_own_memory_and_passes_the_gradient():
         (c * c).sum().backward()
         np.testing.assert_array_equal(x.data if make is ours else x.detach().numpy(), [1.0, 2.0])
         same(x.grad, np.array([18.0, 36.0]))
+
+
+@pytest.mark.parametrize("op", ["add_", "sub_", "mul_", "div_"])
+def test_untracked_in_place_ops_compute_in_the_dtype_pytorch_uses(op):
+    # float32 with a 0-d float64 operand is computed in float32 (PyTorch's result type), as the out-of-place op
+    # is; NumPy's own rule computed it in float64 and rounded, which differed from torch in thousands of elements.
+    torch = pytest.importorskip("torch")
+    a = np.random.default_rng(0).standard_normal(10_000).astype(np.float32)
+    x = Tensor(a.copy())
+    getattr(x, op)(Tensor(np.array(0.1)))
+    tx = torch.from_numpy(a.copy())
+    getattr(tx, op)(torch.tensor(0.1, dtype=torch.float64))
+    np.testing.assert_array_equal(x.data, tx.numpy())
+    assert x.dtype == np.float32

@@ -154,6 +154,6 @@ def test_activation_functionals_equal_tensor_methods():
     np.testing.assert_array_equal(F.relu(x).data, np.maximum(x.data, 0))
     np.testing.assert_array_equal(F.leaky_relu(x, 0.2).data, np.where(x.data > 0, x.data, 0.2 * x.data))
     np.testing.assert_allclose(F.softmax(x, dim=0).data.sum(0), 1, rtol=1e-12)
-    np.testing.assert_allclose(F.log_softmax(x).data, np.log(F.softmax(x).data), rtol=1e-12)
+    np.testing.assert_allclose(F.log_softmax(x, dim=-1).data, np.log(F.softmax(x, dim=-1).data), rtol=1e-12)
     np.testing.assert_allclose(F.sigmoid(x).data, 1 / (1 + np.exp(-x.data)), rtol=1e-12)
     np.testing.assert_allclose(F.tanh(x).data, np.tanh(x.data), rtol=1e-12)

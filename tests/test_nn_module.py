@@ -253,7 +253,9 @@ def test_activation_modules_and_plumbing():
     np.testing.assert_array_equal(nn.Tanh()(x).data, x.tanh().data)
     np.testing.assert_array_equal(nn.GELU()(x).data, x.gelu().data)
     np.testing.assert_array_equal(nn.Softmax(dim=1)(x).data, x.softmax(1).data)
-    np.testing.assert_array_equal(nn.LogSoftmax()(x).data, x.log_softmax(-1).data)
+    np.testing.assert_array_equal(nn.LogSoftmax(dim=-1)(x).data, x.log_softmax(-1).data)
+    with pytest.warns(UserWarning, match="Implicit dimension"):  # no dim: PyTorch's choice (dim 0 of a 3-d x)
+        np.testing.assert_array_equal(nn.LogSoftmax()(x).data, x.log_softmax(0).data)
     assert nn.Flatten()(x).shape == (2, 6) and nn.Flatten(0, 1)(x).shape == (6, 2)
     assert nn.Identity(54, unused="x")(x) is x
 

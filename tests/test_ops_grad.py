@@ -212,8 +212,8 @@ def test_matmul_with_arrays_and_scalars_in_either_order():
 REDUCE_REF = {
     "sum": lambda a, ax, kd: a.sum(axis=ax, keepdims=kd),
     "mean": lambda a, ax, kd: a.mean(axis=ax, keepdims=kd),
-    "max": lambda a, ax, kd: a.max(axis=ax, keepdims=kd),
-    "min": lambda a, ax, kd: a.min(axis=ax, keepdims=kd),
+    "amax": lambda a, ax, kd: a.max(axis=ax, keepdims=kd),
+    "amin": lambda a, ax, kd: a.min(axis=ax, keepdims=kd),
     "var": lambda a, ax, kd: a.var(axis=ax, keepdims=kd, ddof=1),
     "std": lambda a, ax, kd: a.std(axis=ax, keepdims=kd, ddof=1),
     "logsumexp": lambda a, ax, kd: np.log(np.exp(a).sum(axis=ax, keepdims=kd)),
@@ -224,7 +224,7 @@ REDUCE_REF = {
 @EXAMPLES
 @given(data=st.data())
 def test_reduction(name, data):
-    x = data.draw(arrays(shapes(), distinct=name in ("max", "min", "std")))
+    x = data.draw(arrays(shapes(), distinct=name in ("amax", "amin", "std")))
     axis = data.draw(axes(x.ndim))
     keepdim = data.draw(st.booleans())
     ax = norm_axes(axis, x.ndim)
@@ -236,8 +236,8 @@ def test_reduction(name, data):
 
     def fn(t):
         op = getattr(t, name)
-        if how == "positional":
-            return op(axis, keepdim)
+        if how == "positional":  # var and std take PyTorch's (dim, unbiased, keepdim)
+            return op(axis, None, keepdim) if name in ("var", "std") else op(axis, keepdim)
         return op(keepdim=keepdim, **{how[:-1]: axis})
 
     check(fn, lambda a: REDUCE_REF[name](a, ax, keepdim), x)
@@ -608,7 +608,7 @@ def test_logsumexp_is_stable_for_large_values():
 def test_max_ties_share_the_gradient_equally():
     x = leaf(np.array([[1.0, 3.0, 3.0, 2.0], [5.0, 5.0, 5.0, 0.0]]))
     v = np.array([0.8, -0.6])
-    x.max(1).backward(v)
+    x.amax(1).backward(v)  # (x.max(1) returns the first index and gives it the whole gradient, as PyTorch)
     np.testing.assert_allclose(x.grad.data, [[0, 0.4, 0.4, 0], [-0.2, -0.2, -0.2, 0]])
     x = leaf(np.array([[1.0, 3.0], [3.0, 2.0]]))
     x.max().backward()
@@ -742,7 +742,8 @@ TORCH_CASES = {
     "logsumexp": ([((3, 4), -2, 2)], lambda a: a.logsumexp(-1), lambda a: a.logsumexp(-1)),
     "softmax": ([((3, 4), -2, 2)], lambda a: a.softmax(0), lambda a: a.softmax(0)),
     "log_softmax": ([((3, 4), -2, 2)], lambda a: a.log_softmax(dim=-1), lambda a: a.log_softmax(dim=-1)),
-    "max_axis": ([((3, 4), -2, 2)], lambda a: a.max(1), lambda a: a.amax(1)),
+    "amax_axis": ([((3, 4), -2, 2)], lambda a: a.amax(1), lambda a: a.amax(1)),
+    "max_dim_values": ([((3, 4), -2, 2)], lambda a: a.max(1).values, lambda a: a.max(1).values),
     "min_all": ([((3, 4), -2, 2)], lambda a: a.min(), lambda a: a.amin()),
     "permute_reshape": ([((2, 3, 4), -2, 2)], lambda a: a.permute(2, 0, 1).reshape(4, 6),
                         lambda a: a.permute(2, 0, 1).reshape(4, 6)),

@@ -169,8 +169,8 @@ def test_scalar_ops_keep_float32():
         "tanh": x.tanh(), "gelu": x.gelu(), "gelu_tanh": x.gelu("tanh"), "softplus": x.softplus(),
         "clip": x.clip(0.3, 1.0), "rsqrt": x.rsqrt(), "reciprocal": x.reciprocal(), "leakyrelu": x.leakyrelu(),
         "maximum": x.maximum(1.0), "minimum": x.minimum(1), "where": where(x > 1, x, 0.0), "sqrt": x.sqrt(),
-        "log": x.log(), "abs": x.abs(), "relu": x.relu(), "square": x.square(), "sin": x.sin(), "max": x.max(0),
-        "matmul": x @ x, "pad": x.pad((1, 1), value=0.5), "np_scalar": np.float64(2.0) * x,
+        "log": x.log(), "abs": x.abs(), "relu": x.relu(), "square": x.square(), "sin": x.sin(), "max": x.max(0).values,
+        "amax": x.amax(0), "matmul": x @ x, "pad": x.pad((1, 1), value=0.5), "np_scalar": np.float64(2.0) * x,
     }
     for name, out in results.items():
         assert out.dtype == F32, name
@@ -266,3 +266,15 @@ def test_aliases_match_pytorch_names():
     np.testing.assert_array_equal(x.dot(x).data, (x @ x).data)
     np.testing.assert_array_equal(x.view(3, 1).data, x.reshape(3, 1).data)
     np.testing.assert_array_equal(x.sum(dim=0).data, x.sum(axis=0).data)
+
+
+def test_a_tensor_that_requires_grad_cannot_become_complex():
+    # Complex autograd is not supported: a real tensor in the graph that would turn complex (by promotion or by
+    # .to) raises instead of silently giving PyTorch-different gradients ([0, 0] for |x·i| where PyTorch gives x).
+    import pytest
+
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    for make in (lambda: x * Tensor(np.array([1j, 2j])), lambda: x.to(np.complex128), lambda: x + 1j):
+        with pytest.raises(TypeError, match="complex autograd"):
+            make()
+    assert (x.detach() * Tensor(np.array([1j, 2j]))).dtype == np.complex128  # without a graph: fine

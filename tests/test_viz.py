@@ -136,7 +136,8 @@ def test_labels_show_shape_dtype_values_and_summaries():
     title = by_title(nodes)
     assert title["small"] == ["small", "(2, 3) float64", "data [[0, 1, 2], [3, 4, 5]]"]
     assert title["big"] == ["big", "(2, 4) float32", "min mean max", "data -1.5 1 4"]
-    assert title["v"][1] == "(4,) float32" and title["output"][1] == "(4,) float64"  # float64 + float32 -> float64
+    # a 0-d float64 times a float32 tensor with dimensions is float32, as in PyTorch (torch.result_type)
+    assert title["v"][1] == "(4,) float32" and title["output"][1] == "(4,) float32"
     assert "() float64" in to_dot(small.sum())
 
 

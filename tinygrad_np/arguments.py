@@ -27,5 +27,10 @@ def _dim(d: int, ndim: int, op: str, shape: tuple[int, ...]) -> int:
 
 
 def _check_differentiable(dtype: np.dtype) -> None:
-    if dtype.kind not in "fc":
+    if dtype.kind == "c":
+        # PyTorch differentiates complex tensors with its conjugate (Wirtinger) convention; this engine's formulas
+        # are real-only and would give other numbers, so it refuses rather than answer differently
+        raise TypeError(f"only floating-point tensors can require gradients, this one is {dtype}: complex autograd "
+                        "is not supported here (PyTorch supports it, with its conjugate convention; we don't)")
+    if dtype.kind != "f":
         raise TypeError(f"only floating-point tensors can require gradients, this one is {dtype}")

@@ -557,9 +557,11 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPai
             raise ValueError(f"{op}: bias must have shape ({c_out},) for weight shape {weight.shape}, "
                              f"got {bias.shape}")
         tensors.append(bias)
-    if any(t.dtype != x.dtype for t in tensors):
+    if any(t.dtype != x.dtype for t in tensors):  # PyTorch raises too, rather than computing in the wider dtype
+        roles = ", ".join(f"{role} {t.dtype}" for role, t in zip(("input", "weight", "bias"), tensors))
         raise TypeError(f"{op}: input, weight and bias must have one dtype, got "
-                        f"{', '.join(str(t.dtype) for t in tensors)}")
+                        f"{', '.join(str(t.dtype) for t in tensors)} ({roles}; PyTorch does not promote here "
+                        "either); convert the input with .to(weight.dtype), or the layer with its parameters")
     stride, dilation = _pair(stride, "stride", op, 1), _pair(dilation, "dilation", op, 1)
     if padding == "valid":
         pad = ((0, 0), (0, 0))

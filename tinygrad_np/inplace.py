@@ -216,8 +216,13 @@ class InplaceOps:
     def _binary_(self: Tensor, op: str, other: Any, ufunc: Any, method: str) -> Tensor:
         if self._tracked(op, other):
             return self._rebase(op, lambda snap, own: getattr(snap, method)(own(other)))
-        value = _operand_array(other)
-        return self._write_untracked(op, lambda a: ufunc(a, value, out=a, casting="same_kind"))
+        from tinygrad_np.tensor import _result_type
+
+        # computed in the dtype the out-of-place op would use (PyTorch's rule: float32 with a 0-d float64 stays
+        # float32), then written back; a result the tensor cannot hold (int += float) raises, as in PyTorch
+        value = self._operand(other).data
+        dtype = _result_type(self.data, value)
+        return self._write_untracked(op, lambda a: ufunc(a, value, out=a, dtype=dtype, casting="same_kind"))
 
     def _unary_(self: Tensor, op: str, ufunc: Any, method: str) -> Tensor:
         if self._tracked(op):
@@ -225,20 +230,19 @@ class InplaceOps:
         return self._write_untracked(op, lambda a: ufunc(a, out=a, casting="same_kind"))
 
     def _put(self: Tensor, op: str, index: Any, value: Any) -> Tensor:
-        """`self[index] = value`, recorded when tracked: the kept part of self and `value` get gradients."""
+        """`self[index] = value` (`index` a `shape._Index`, or a NumPy basic index such as Ellipsis), recorded when
+        tracked: the kept part of self and `value` get gradients."""
+        from tinygrad_np.shape import IndexPut, _Index
         from tinygrad_np.tensor import Tensor
 
+        if not isinstance(index, _Index):
+            index = _Index((index,), None, False)
         if self._tracked(op, value):
             if not isinstance(value, Tensor):
                 value = Tensor._make(np.asarray(value, self.dtype), False, None)
-            return self._rebase(op, lambda snap, own: ops.IndexPut.apply(snap, own(value).to(self.dtype),
-                                                                         index=index))
+            return self._rebase(op, lambda snap, own: IndexPut.apply(snap, own(value).to(self.dtype), index=index))
         v = _operand_array(value)
-
-        def write(a: np.ndarray) -> None:
-            a[index] = v
-
-        return self._write_untracked(op, write)
+        return self._write_untracked(op, lambda a: index.write(a, v))
 
     # ---------------------------------------------------------------------------------------------- arithmetic
 
@@ -354,8 +358,12 @@ class InplaceOps:
     # ------------------------------------------------------------------------------------------------ indexing
 
     def __setitem__(self: Tensor, index: Any, value: Any) -> None:
-        """`x[index] = value` (ints, slices, masks, index arrays), as PyTorch: differentiable with respect to the
-        kept part of x and to `value` when the tensor is in the graph."""
-        from tinygrad_np.tensor import _as_index
+        """`x[index] = value` with PyTorch's indexing rules (shape.py): differentiable with respect to the kept part
+        of x and to `value` when the tensor is in the graph. As in PyTorch, the value is a Tensor or a number; with
+        an index array or mask a Tensor value must have x's dtype; `x[False] = value` does nothing. Unlike PyTorch,
+        two different values written to one element raise (PyTorch's result depends on its threads)."""
+        from tinygrad_np.shape import _setitem_args
 
-        self._put("__setitem__", _as_index(index), value)
+        args = _setitem_args(self, index, value)
+        if args is not None:
+            self._put("__setitem__", *args)

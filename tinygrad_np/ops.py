@@ -130,7 +130,9 @@ class Pow(Primitive):
 
 
 class Maximum(Primitive):
-    """z = max(x, y);  dz/dx = [x > y] + ½[x = y], dz/dy = [y > x] + ½[x = y] (ties share the gradient)."""
+    """z = max(x, y);  dz/dx = [x > y] + ½[x = y], dz/dy = [y > x] + ½[x = y]: ties share the gradient, and where
+    x or y is NaN (so is z) both get all of it, as in PyTorch. (max(−0, 0) is NumPy's 0, as PyTorch's vectorized
+    loop; its scalar loop, used for the last few elements, returns its first operand, −0.)"""
 
     saves_inputs = True
 
@@ -139,10 +141,177 @@ class Maximum(Primitive):
         return np.maximum(x, y)
 
     def backward(self, g):
-        x, y = P.value(self.x), P.value(self.y)
-        share_x = (x > y) + 0.5 * (x == y)
+        return _max_shares(g, P.value(self.x), P.value(self.y), self.needs_input_grad)
+
+
+class Minimum(Primitive):
+    """z = min(x, y);  dz/dx = [x < y] + ½[x = y], dz/dy = [y < x] + ½[x = y] (ties and NaN as in `Maximum`)."""
+
+    saves_inputs = True
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        return np.minimum(x, y)
+
+    def backward(self, g):
+        return _max_shares(g, -P.value(self.x), -P.value(self.y), self.needs_input_grad)  # min(x, y) = −max(−x, −y)
+
+
+def _max_shares(g, x, y, needs):
+    """The gradients of max(x, y) (PyTorch's rule): g to the larger, ½g to each at a tie, g to both where they are
+    unordered (a NaN). The loser's 0 is a mask, not a factor: an infinite g there still gives 0."""
+    tie = x == y
+    half = P.where(tie, g * 0.5, g) if tie.any() else g
+    nx, ny = needs
+    return (P.masked(half, ~(x < y)) if nx else None), (P.masked(half, ~(y < x)) if ny else None)
+
+
+class Atan2(_SavesInputs):
+    """z = atan2(y, x), the angle of the point (x, y);  dz/dy = x/(x² + y²), dz/dx = −y/(x² + y²).
+
+    At the origin, where x² + y² = 0, PyTorch takes 1/(x² + y²) as 0: both gradients are (signed) zeros there.
+    """
+
+    def forward(self, y, x):
+        self.y, self.x = y, x
+        return np.arctan2(y, x)
+
+    def backward(self, g):
+        y, x = self.y, self.x
+        r2 = y * y + x * x
+        with np.errstate(divide="ignore"):  # 1/0 at the origin, masked away (as PyTorch does)
+            recip = P.where(P.value(r2) == 0, 0.0, 1 / r2)
+        ny, nx = self.needs_input_grad
+        return (g * x * recip if ny else None), (g * -y * recip if nx else None)
+
+
+class Hypot(Primitive):
+    """z = √(x² + y²);  dz/dx = x/z, dz/dy = y/z (NaN at the origin, as in PyTorch)."""
+
+    saves_inputs = saves_output = True
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        self.z = np.hypot(x, y)
+        return self.z
+
+    def backward(self, g):
         nx, ny = self.needs_input_grad
-        return (g * share_x if nx else None), (g * (1.0 - share_x) if ny else None)
+        with np.errstate(invalid="ignore"):  # 0/0 at the origin: NaN, as in PyTorch
+            return (g * self.x / self.z if nx else None), (g * self.y / self.z if ny else None)
+
+
+def _divisions(x, y, what):
+    """The quotient of x / y rounded toward −∞ ('floor') or 0 ('trunc'), for a gradient formula (a constant)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # y = 0: ±inf or NaN, as in PyTorch
+        return np.floor_divide(x, y) if what == "floor" else np.trunc(x / y)
+
+
+class Remainder(_SavesInputs):
+    """z = x − y·⌊x/y⌋ (the sign of y; Python's %);  dz/dx = 1, dz/dy = −⌊x/y⌋ (PyTorch's formulas).
+
+    Computed as PyTorch does, from fmod: m = fmod(x, y), plus y where m ≠ 0 and m, y differ in sign (so a zero
+    result keeps fmod's sign, which NumPy's remainder does not). ⌊x/y⌋ is a step function of x and y: a constant of
+    the gradient formula (derivative 0), like PyTorch's.
+    """
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        with np.errstate(invalid="ignore"):  # y = 0: NaN for floats (integer zero divisors are refused before)
+            m = np.fmod(x, y)
+        fix = (m != 0) & ((y < 0) != (m < 0))
+        return np.where(fix, m + y, m) if fix.any() else m
+
+    def backward(self, g):
+        nx, ny = self.needs_input_grad
+        return (g if nx else None), (-g * _divisions(P.value(self.x), P.value(self.y), "floor") if ny else None)
+
+
+class Fmod(_SavesInputs):
+    """z = x − y·trunc(x/y) (the sign of x; C's fmod);  dz/dx = 1, dz/dy = −trunc(x/y) (PyTorch's formulas)."""
+
+    def forward(self, x, y):
+        self.x, self.y = x, y
+        with np.errstate(invalid="ignore"):  # y = 0: NaN for floats
+            return np.fmod(x, y)
+
+    def backward(self, g):
+        nx, ny = self.needs_input_grad
+        return (g if nx else None), (-g * _divisions(P.value(self.x), P.value(self.y), "trunc") if ny else None)
+
+
+class FloorDivide(Primitive):
+    """z = ⌊x/y⌋ (Python's //: rounded toward −∞);  no derivative: PyTorch's floor_divide raises in backward, and so
+    does this one (use `(x / y).floor()` for the zero gradient of a step function)."""
+
+    def forward(self, x, y):
+        with np.errstate(divide="ignore", invalid="ignore"):  # float y = 0: ±inf or NaN, as in PyTorch
+            return np.floor_divide(x, y)
+
+    def backward(self, g):
+        raise RuntimeError("floor_divide: the derivative for floor_divide is not implemented (as in PyTorch). "
+                           "For the zero gradient of a step function use (x / y).floor(), or detach() the operands.")
+
+
+class Lerp(_SavesInputs):
+    """z = x + w·(e − x), linear interpolation from x to e;  dz/dx = 1 − w, dz/de = w, dz/dw = e − x.
+
+    Forward is PyTorch's CPU kernel, bit for bit: a fused multiply-add c·(e − x) + b with c, b = w, x where
+    |w| < ½ and w − 1, e elsewhere (so w = 1 gives e exactly), in float32 for float16. `weight` is a Tensor input or
+    a number (then an option, with no gradient).
+    """
+
+    def forward(self, x, e, w=None, weight=None):
+        self.x, self.e, self.w = x, e, (weight if w is None else w)
+        t = _opmath(x)
+        xs, es = x.astype(t, copy=False), e.astype(t, copy=False)
+        if w is None:
+            ws = t(weight)
+            small = abs(ws) < 0.5
+            coeff, base = (ws, xs) if small else (ws - t(1), es)
+        else:
+            ws = w.astype(t, copy=False)
+            small = np.abs(ws) < 0.5
+            coeff, base = np.where(small, ws, ws - t(1)), np.where(small, xs, es)
+        return _fma(coeff, es - xs, base).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        needs = self.needs_input_grad
+        w = self.w
+        dx = g * (1 - w) if needs[0] else None
+        de = g * w if needs[1] else None
+        if len(needs) == 2:
+            return dx, de
+        return dx, de, (g * (self.e - self.x) if needs[2] else None)
+
+
+def _fma(a, b, c):
+    """a·b + c with one rounding, as the fused multiply-add of PyTorch's vectorized CPU kernels.
+
+    float32: the product of two float32 numbers is exact in float64, so the float64 sum rounded to float32 is the
+    fused result (but for a float32 tie after the float64 rounding, too rare to have been seen). float64: the
+    rounding errors of the product (Dekker's split) and of the sum are added back; where that is not finite
+    (overflow), the plain a·b + c, which is then inf or NaN as the fused one is.
+    """
+    dtype = np.result_type(a, b, c)
+    if dtype != np.float64:
+        return (np.asarray(a, np.float64) * b + np.asarray(c, np.float64)).astype(dtype)
+    p = a * b
+    with np.errstate(over="ignore", invalid="ignore"):
+        a_hi, b_hi = _split(a), _split(b)
+        a_lo, b_lo = a - a_hi, b - b_hi
+        product_error = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+        s = p + c
+        bv = s - p
+        sum_error = (p - (s - bv)) + (c - bv)
+        fused = s + (product_error + sum_error)
+    return np.where(np.isfinite(fused), fused, s)
+
+
+def _split(a):
+    """The high half (26 bits) of each float64 in a, for an exact product in halves (Dekker)."""
+    t = 134217729.0 * a  # 2^27 + 1
+    return t - (t - a)
 
 
 class Where(Primitive):
@@ -154,8 +323,7 @@ class Where(Primitive):
 
     def backward(self, g):
         nx, ny = self.needs_input_grad
-        zero = np.zeros((), g.dtype)
-        return (P.where(self.condition, g, zero) if nx else None), (P.where(self.condition, zero, g) if ny else None)
+        return (P.masked(g, self.condition) if nx else None), (P.masked(g, ~self.condition) if ny else None)
 
 
 class Matmul(_Bilinear):
@@ -287,35 +455,162 @@ class Cos(_SavesInputs):
 
 
 class Abs(_SavesInputs):
-    """z = |x|;  dz/dx = sign x (0 at x = 0)."""
+    """z = |x|;  dz/dx = sign x (0 at x = 0 and, as in PyTorch, at x = NaN)."""
 
     def forward(self, x):
         self.x = x
         return np.abs(x)
 
     def backward(self, g):
-        return g * np.sign(P.value(self.x))
+        return g * _sign(P.value(self.x))
+
+
+def _sign(x):
+    """PyTorch's sign: [x > 0] − [x < 0], so 0 at ±0 and at NaN (NumPy's np.sign gives NaN there)."""
+    if x.dtype.kind == "b":
+        return x.copy()  # sign of a bool is itself, as in PyTorch
+    s = (x > 0).astype(x.dtype)
+    s -= x < 0
+    return s
+
+
+def _zero_gradient(self, g):
+    """The backward of a piecewise-constant op (dz/dx = 0 wherever it exists): PyTorch's zeros_like(g), a constant,
+    zero even where g is NaN or inf (and so at every higher order)."""
+    return np.zeros(g.shape, P.value(g).dtype)
 
 
 class Sign(Primitive):
-    """z = sign x;  dz/dx = 0 (everywhere it exists), as in PyTorch."""
+    """z = sign x = [x > 0] − [x < 0] (0 at ±0 and NaN, as in PyTorch);  dz/dx = 0."""
+
+    backward = _zero_gradient
 
     def forward(self, x):
-        return np.sign(x)
+        return _sign(x)
 
-    def backward(self, g):
-        return np.zeros(g.shape, P.value(g).dtype)  # a constant: zeros even where g is NaN or inf
+
+class Floor(Primitive):
+    """z = ⌊x⌋;  dz/dx = 0."""
+
+    backward = _zero_gradient
+
+    def forward(self, x):
+        return np.floor(x)
+
+
+class Ceil(Primitive):
+    """z = ⌈x⌉;  dz/dx = 0."""
+
+    backward = _zero_gradient
+
+    def forward(self, x):
+        return np.ceil(x)
+
+
+class Trunc(Primitive):
+    """z = x rounded toward 0;  dz/dx = 0."""
+
+    backward = _zero_gradient
+
+    def forward(self, x):
+        return np.trunc(x)
+
+
+class Round(Primitive):
+    """z = x rounded to `decimals` decimal places, halves to even;  dz/dx = 0.
+
+    As PyTorch: x·10^d rounded, then divided by 10^d (for d < 0: x/10^−d rounded, times 10^−d), in x's precision
+    (float32 for float16)."""
+
+    backward = _zero_gradient
+
+    def forward(self, x, decimals=0):
+        if decimals == 0:
+            return np.rint(x)
+        work = np.float32 if x.dtype == np.float16 else x.dtype
+        scale = np.asarray(10.0 ** abs(decimals), work)
+        a = x.astype(work, copy=False)
+        z = np.rint(a * scale) / scale if decimals > 0 else np.rint(a / scale) * scale
+        return z.astype(x.dtype, copy=False)
 
 
 class Relu(_SavesOutput):
-    """z = max(x, 0);  dz/dx = [x > 0] (0 at x = 0)."""
+    """z = max(x, 0);  dz/dx = [x > 0] (0 at x = 0) — and 1 where x is NaN, as PyTorch's (z ≤ 0 ? 0 : g).
+
+    relu(−0) is +0 here, −0 in PyTorch: np.maximum(0, x) would give −0 but takes a slower loop (+40% forward)."""
 
     def forward(self, x):
         self.z = np.maximum(x, 0)
         return self.z
 
     def backward(self, g):
-        return g * (P.value(self.z) > 0)
+        return P.masked(g, ~(P.value(self.z) <= 0))  # a mask: an infinite g at a dead unit gives 0, not NaN
+
+
+class Tan(_SavesOutput):
+    """z = tan x;  dz/dx = 1 + tan² x = 1 + z²."""
+
+    def forward(self, x):
+        self.z = np.tan(x)
+        return self.z
+
+    def backward(self, g):
+        return g * (1 + self.z * self.z)
+
+
+class Log2(_SavesInputs):
+    """z = log₂ x;  dz/dx = 1/(x ln 2)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.log2(x)
+
+    def backward(self, g):
+        return g / (self.x * math.log(2))
+
+
+class Log10(_SavesInputs):
+    """z = log₁₀ x;  dz/dx = 1/(x ln 10)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.log10(x)
+
+    def backward(self, g):
+        return g / (self.x * math.log(10))
+
+
+class Exp2(_SavesOutput):
+    """z = 2ˣ;  dz/dx = 2ˣ ln 2 = z ln 2."""
+
+    def forward(self, x):
+        self.z = np.exp2(x)
+        return self.z
+
+    def backward(self, g):
+        return g * self.z * math.log(2)
+
+
+class Log1p(_SavesInputs):
+    """z = ln(1 + x), accurate for small x;  dz/dx = 1/(1 + x)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.log1p(x)
+
+    def backward(self, g):
+        return g / (self.x + 1)
+
+
+class Expm1(_SavesOutput):
+    """z = eˣ − 1, accurate for small x;  dz/dx = eˣ = z + 1."""
+
+    def forward(self, x):
+        self.z = np.expm1(x)
+        return self.z
+
+    def backward(self, g):
+        return g * (self.z + 1)
 
 
 def _sigmoid(x):
@@ -381,18 +676,25 @@ class Gelu(_SavesInputs):
 
     approximate='tanh': z = ½x(1 + t), t = tanh(k(x + 0.044715x³)), k = √(2/π);
     dz/dx = ½(1 + t) + ½x(1 − t²)·k(1 + 3·0.044715x²).
+
+    float16 is computed in float32, as PyTorch does (1 + erf(x/√2) in float16 loses everything below x ≈ −3).
     """
 
     def forward(self, x, approximate="none"):
         self.x, self.approximate = x, approximate
+        a = x.astype(_opmath(x), copy=False)
         if approximate == "tanh":
-            return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
-        if approximate != "none":
+            z = 0.5 * a * (1 + np.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a**3)))
+        elif approximate == "none":
+            z = a * (0.5 * (1 + _erf_array(a / math.sqrt(2))))
+        else:
             raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
-        return x * (0.5 * (1 + _erf_array(x / math.sqrt(2))))
+        return z.astype(x.dtype, copy=False)
 
     def backward(self, g):
         x = self.x
+        if type(x) is np.ndarray and x.dtype == np.float16:  # first order: in float32 (the engine casts back)
+            x, g = x.astype(np.float32), g.astype(np.float32)
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             t = P.tanh(k * (x + 0.044715 * x**3))
@@ -401,18 +703,129 @@ class Gelu(_SavesInputs):
 
 
 class Clip(Primitive):
-    """z = min(max(x, lo), hi);  dz/dx = [lo ≤ x ≤ hi] (the gradient passes at the bounds, as in PyTorch)."""
+    """z = min(max(x, lo), hi), each bound a Tensor, a number or None;  dz/dx = [lo ≤ x ≤ hi] (the gradient passes
+    AT the bounds), dz/dlo = [x < lo][lo < hi], dz/dhi = [x > hi or hi < lo] — PyTorch's clamp, whose masks also
+    give 0 to all three where x or a bound is NaN. Each gradient is a mask, not a factor: an infinite g outside
+    still gives 0."""
 
-    def forward(self, x, lo=None, hi=None):
-        self.inside = np.ones(x.shape, bool)
-        if lo is not None:
-            self.inside &= x >= lo
-        if hi is not None:
-            self.inside &= x <= hi
-        return np.clip(x, lo, hi).astype(x.dtype, copy=False)
+    def forward(self, x, lo, hi):
+        nx, nlo, nhi = self.needs_input_grad
+        if lo is None:
+            masks = (x <= hi if nx else None), None, (x > hi if nhi else None)
+        elif hi is None:
+            masks = (x >= lo if nx else None), (x < lo if nlo else None), None
+        else:
+            masks = (((x >= lo) & (x <= hi)) if nx else None, ((x < lo) & (lo < hi)) if nlo else None,
+                     ((x > hi) | (hi < lo)) if nhi else None)
+        self.masks = masks
+        return np.clip(x, lo, hi)
 
     def backward(self, g):
-        return g * self.inside
+        return tuple(None if m is None else P.masked(g, m) for m in self.masks)
+
+
+class Hardtanh(Primitive):
+    """z = min(max(x, lo), hi) with number bounds (hardtanh, relu6);  dz/dx = [lo < x < hi]: unlike clamp, 0 AT
+    the bounds (as PyTorch's). At a NaN x: 0, as PyTorch's vectorized loop (its scalar loop, which it uses for the
+    last few elements of a tensor, gives 1)."""
+
+    def forward(self, x, lo, hi):
+        if self.needs_input_grad[0]:
+            self.inside = (x > lo) & (x < hi)
+        return np.clip(x, lo, hi).astype(x.dtype, copy=False)  # an integer tensor keeps its dtype, as PyTorch's
+
+    def backward(self, g):
+        return P.masked(g, self.inside)
+
+
+class Hardsigmoid(Primitive):
+    """z = min(max(x + 3, 0), 6)/6;  dz/dx = 1/6 for −3 < x < 3, else 0 (0 at ±3 and at NaN, as in PyTorch)."""
+
+    def forward(self, x):
+        if self.needs_input_grad[0]:
+            self.middle = (x > -3) & (x < 3)
+        return np.clip(x + 3, 0, 6) / 6
+
+    def backward(self, g):
+        return P.masked(g * (1 / 6), self.middle)
+
+
+class Hardswish(_SavesInputs):
+    """z = x·min(max(x + 3, 0), 6)/6;  dz/dx = 0 for x ≤ −3, x/3 + ½ for −3 < x < 3, 1 for x ≥ 3 (PyTorch's
+    one-sided kinks: 0 at −3, 1 at 3); d²z/dx² = 1/3 strictly inside, else 0. At a NaN x: NaN, as PyTorch's
+    vectorized loop (its scalar loop, for the last few elements of a tensor, gives 1)."""
+
+    def forward(self, x):
+        self.x = x
+        return x * np.clip(x + 3, 0, 6) / 6
+
+    def backward(self, g):
+        x = self.x
+        v = P.value(x)
+        outside = P.where(v <= -3, 0.0, g * np.where(v >= 3, 1.0, v))  # v: NaN at a NaN x, a constant
+        return P.where((v > -3) & (v < 3), g * (x / 3 + 0.5), outside)
+
+
+def _opmath(x):
+    """The scalar type PyTorch computes x's elementwise ops in: float32 for float16, else x's own."""
+    return np.float32 if x.dtype == np.float16 else x.dtype.type
+
+
+class Elu(_SavesInputs):
+    """z = scale·x for x > 0, scale·α·(e^(s·x) − 1) for x ≤ 0: ELU (scale = s = 1), CELU (scale = 1, s = 1/α), SELU
+    (PyTorch's fixed α and scale, s = 1);  dz/dx = scale for x > 0, scale·α·s·e^(s·x) for x ≤ 0.
+
+    As in PyTorch, the derivative at x = 0 is the left one, scale·α·s, and is held constant there: the second
+    derivative is 0 at x = 0 (scale·α·s²·e^(s·x) for x < 0). At a NaN x the derivative is NaN, as PyTorch's
+    vectorized loop (its scalar loop, for the last few elements of a tensor, gives scale). Coefficients are rounded
+    to x's precision first, as PyTorch's kernel does.
+    """
+
+    def forward(self, x, alpha, scale, input_scale):
+        t = _opmath(x)
+        self.x = x
+        self.negcoef, self.poscoef, self.s = t(alpha) * t(scale), t(scale), t(input_scale)
+        a = x.astype(t, copy=False)
+        left = a <= 0
+        with np.errstate(over="ignore"):  # a negative s (CELU with α < 0) may overflow, to inf as in PyTorch
+            # e^(s·x) only where it is used (0 elsewhere, so no overflow for a large x > 0); −0 stays −0
+            negative_part = np.expm1(np.where(left, a, 0) * self.s) * self.negcoef
+        return np.where(left, negative_part, a * self.poscoef).astype(x.dtype, copy=False)
+
+    def backward(self, g):
+        x, s = self.x, self.s
+        v = P.value(x)
+        negative = v < 0
+        k = s * self.negcoef
+        x_neg = P.where(negative, x, 0.0)  # e^(s·x) only where it is used: no overflow where x > 0, even at 2nd order
+        constant = np.where(v > 0, self.poscoef, np.where(v <= 0, k, v))  # v: NaN at a NaN x
+        with np.errstate(over="ignore"):
+            return g * P.where(negative, k * P.exp(x_neg * s), constant)
+
+
+class LogSigmoid(_SavesInputs):
+    """z = log σ(x) = min(x, 0) − log(1 + e^(−|x|)) (no overflow for any x);  dz/dx = 1 − σ(x) = σ(−x)."""
+
+    def forward(self, x):
+        self.x = x
+        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+    def backward(self, g):
+        return g * P.sigmoid(-self.x)
+
+
+class Silu(_SavesInputs):
+    """z = x·σ(x) = x/(1 + e⁻ˣ) (PyTorch's formula);  dz/dx = σ(x)·(1 + x·(1 − σ(x)))."""
+
+    def forward(self, x):
+        self.x = x
+        with np.errstate(over="ignore"):  # e⁻ˣ = inf for x ≪ 0: z = −0, as in PyTorch
+            return x / (1 + np.exp(-x))
+
+    def backward(self, g):
+        x = self.x
+        s = P.sigmoid(x)
+        return g * s * (1 + x * (1 - s))
 
 
 class Cast(Primitive):
@@ -558,45 +971,6 @@ class Flip(Primitive):
 
     def backward(self, g):
         return P.flip(g, self.axis)
-
-
-class GetItem(Primitive):
-    """z = x[index] (NumPy indexing);  the gradient is scattered back into zeros, repeated indices adding up."""
-
-    def forward(self, x, index, advanced):
-        self.in_shape, self.index, self.advanced = x.shape, index, advanced
-        return x[index]
-
-    def backward(self, g):
-        return P.scatter(g, self.in_shape, self.index, self.advanced)
-
-
-class Scatter(Primitive):
-    """z = zeros of `shape` with g added at `index` (GetItem's backward as an op);  the gradient is g[index]."""
-
-    def forward(self, g, shape, index, advanced):
-        self.index = index
-        return P.scatter(g, shape, index, advanced)
-
-    def backward(self, gg):
-        return gg[self.index]
-
-
-class IndexPut(Primitive):
-    """z = x with z[index] = v (`x[index] = v` recorded);  dz/dx = 1 outside index, 0 inside; dz/dv = g[index]
-    (summed back over the axes v was broadcast along)."""
-
-    def forward(self, x, v, index):
-        self.index = index
-        z = x.copy()
-        z[index] = v
-        self.kept = np.ones(x.shape, bool)  # a mask, not a factor: an infinite g where it is False must give 0
-        self.kept[index] = False
-        return z
-
-    def backward(self, g):
-        nx, nv = self.needs_input_grad
-        return (P.where(self.kept, g, 0.0) if nx else None), (g[self.index] if nv else None)
 
 
 class Cat(Primitive):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from tinygrad_np import ops
+from tinygrad_np import creation, inplace, ops, reductions, shape
 from tinygrad_np.autograd import Function
 from tinygrad_np.tensor import Tensor
 
@@ -53,12 +53,18 @@ _OP_KIND: dict[type, str] = {
     **dict.fromkeys(
         [ops.Add, ops.Sub, ops.Mul, ops.Div, ops.Pow, ops.Maximum, ops.Where, ops.Neg, ops.Exp, ops.Log, ops.Sqrt,
          ops.Sin, ops.Cos, ops.Abs, ops.Sign, ops.Relu, ops.Sigmoid, ops.Tanh, ops.Softplus, ops.Gelu, ops.Clip,
-         ops.Cast, ops.Erf], "elementwise"),
-    **dict.fromkeys([ops.Sum, ops.Max, ops.LogSumExp, ops.LogSoftmax, ops.Softmax], "reduction"),
+         ops.Cast, ops.Erf, ops.Minimum, ops.Atan2, ops.Hypot, ops.Remainder, ops.Fmod, ops.FloorDivide, ops.Lerp,
+         ops.Floor, ops.Ceil, ops.Trunc, ops.Round, ops.Tan, ops.Log2, ops.Log10, ops.Exp2, ops.Log1p, ops.Expm1,
+         ops.Hardtanh, ops.Hardsigmoid, ops.Hardswish, ops.Elu, ops.LogSigmoid, ops.Silu, inplace.Clone,
+         creation.Bernoulli], "elementwise"),
+    **dict.fromkeys([ops.Sum, ops.Max, ops.LogSumExp, ops.LogSoftmax, ops.Softmax, reductions.Amax, reductions.Amin,
+                     reductions.Cumprod, reductions.Cumsum, reductions.Median, reductions.VectorNorm], "reduction"),
+    **dict.fromkeys([reductions.TakeAlong, reductions.PutAlong], "shape"),
     ops.Matmul: "matmul",
     ops.Linear: "matmul",
-    **dict.fromkeys([ops.Reshape, ops.Permute, ops.Expand, ops.Pad, ops.Flip, ops.GetItem, ops.Cat, ops.Scatter,
-                     ops.IndexPut], "shape"),
+    **dict.fromkeys([ops.Reshape, ops.Permute, ops.Expand, ops.Pad, ops.Flip, ops.Cat, shape.GetItem,
+                     shape.IndexScatter, shape.IndexPut, shape.ScatterAdd, shape.Roll, shape.Diagonal,
+                     shape.DiagonalEmbed], "shape"),
 }
 _SHAPE_ONLY = (ops.Reshape, ops.Permute, ops.Expand)  # what hide_shape_ops collapses: the values are not changed
 # Ops defined outside tinygrad_np.ops (nn's fused losses, convolutions, your own) are classed by name, else "custom"
