@@ -544,7 +544,9 @@ class Relu(_SavesOutput):
         return self.z
 
     def backward(self, g):
-        return P.masked(g, ~(P.value(self.z) <= 0))  # a mask: an infinite g at a dead unit gives 0, not NaN
+        # z = max(x, 0) is ≥ 0 or NaN, so "not z ≤ 0" is "z ≠ 0": one pass. A mask, not a factor: an infinite g at
+        # a dead unit gives 0, not NaN
+        return P.masked(g, P.value(self.z) != 0)
 
 
 class Tan(_SavesOutput):

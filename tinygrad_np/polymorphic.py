@@ -95,7 +95,7 @@ def masked(a: Any, keep: np.ndarray) -> Any:
     if not _arr(a):
         return where(keep, a, 0.0)
     out = a * keep
-    if not np.isfinite(a).all():
+    if not np.isfinite(a).all():  # an inf or NaN in `a` (inf·0 would make NaN) takes the exact route
         return np.where(keep, a, out.dtype.type(0))
     out += 0.0  # −0 (a negative a times False) is +0
     return out
