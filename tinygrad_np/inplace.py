@@ -230,9 +230,9 @@ class InplaceOps:
         return self._write_untracked(op, lambda a: ufunc(a, out=a, casting="same_kind"))
 
     def _put(self: Tensor, op: str, index: Any, value: Any) -> Tensor:
-        """`self[index] = value` (`index` a `shape._Index`, or a NumPy basic index such as Ellipsis), recorded when
+        """`self[index] = value` (`index` an `indexing._Index`, or a NumPy basic index such as Ellipsis), recorded when
         tracked: the kept part of self and `value` get gradients."""
-        from tinygrad_np.shape import IndexPut, _Index
+        from tinygrad_np.indexing import IndexPut, _Index
         from tinygrad_np.tensor import Tensor
 
         if not isinstance(index, _Index):
@@ -362,7 +362,7 @@ class InplaceOps:
         of x and to `value` when the tensor is in the graph. As in PyTorch, the value is a Tensor or a number; with
         an index array or mask a Tensor value must have x's dtype; `x[False] = value` does nothing. Unlike PyTorch,
         two different values written to one element raise (PyTorch's result depends on its threads)."""
-        from tinygrad_np.shape import _setitem_args
+        from tinygrad_np.indexing import _setitem_args
 
         args = _setitem_args(self, index, value)
         if args is not None:

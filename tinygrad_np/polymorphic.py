@@ -47,7 +47,7 @@ def tanh(a: Any) -> Any:
 
 
 def sigmoid(a: Any) -> Any:
-    from tinygrad_np.ops import _sigmoid
+    from tinygrad_np.activations import _sigmoid
 
     return _sigmoid(a) if _arr(a) else a.sigmoid()
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygrad_np import conv, creation, elementwise, ops, reductions, shape
+from tinygrad_np import conv, creation, elementwise, indexing, ops, reductions, shape
 from tinygrad_np.arguments import DEFAULT_FLOAT, _check_differentiable, _dim
 from tinygrad_np.autograd import Function, is_grad_enabled
 from tinygrad_np.autograd.engine import run_backward
@@ -18,10 +18,11 @@ from tinygrad_np.creation import CreationMethods, _parse_device
 from tinygrad_np.creation import device as _Device
 from tinygrad_np.elementwise import ElementwiseMethods
 from tinygrad_np.hooks import RemovableHandle
+from tinygrad_np.indexing import _as_index
 from tinygrad_np.inplace import InplaceOps, _view_of
 from tinygrad_np.reductions import ReductionMethods
 from tinygrad_np.rng import manual_seed
-from tinygrad_np.shape import ShapeMethods, _as_index, cat, stack
+from tinygrad_np.shape import ShapeMethods, cat, stack
 
 _new_object = object.__new__
 
@@ -643,7 +644,7 @@ def where(condition: Any, input: Any, other: Any) -> Tensor:
     return input.where(condition, other)
 
 
-creation.Tensor = elementwise.Tensor = reductions.Tensor = shape.Tensor = Tensor  # the mixins' late binding
+creation.Tensor = elementwise.Tensor = reductions.Tensor = shape.Tensor = indexing.Tensor = Tensor  # late binding
 __all__ = ["Tensor", "cat", "stack", "where", "manual_seed", "DEFAULT_FLOAT", "_as_index", "promote_types",
            "result_type", "eq", "ne", "lt", "le", "gt", "ge", "not_equal", "less", "less_equal", "greater",
            "greater_equal"]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-from tinygrad_np import creation, inplace, ops, reductions, shape
+from tinygrad_np import creation, indexing, inplace, ops, reductions, shape
 from tinygrad_np.autograd import Function
 from tinygrad_np.tensor import Tensor
 
@@ -62,8 +62,8 @@ _OP_KIND: dict[type, str] = {
     **dict.fromkeys([reductions.TakeAlong, reductions.PutAlong], "shape"),
     ops.Matmul: "matmul",
     ops.Linear: "matmul",
-    **dict.fromkeys([ops.Reshape, ops.Permute, ops.Expand, ops.Pad, ops.Flip, ops.Cat, shape.GetItem,
-                     shape.IndexScatter, shape.IndexPut, shape.ScatterAdd, shape.Roll, shape.Diagonal,
+    **dict.fromkeys([ops.Reshape, ops.Permute, ops.Expand, ops.Pad, ops.Flip, ops.Cat, indexing.GetItem,
+                     indexing.IndexScatter, indexing.IndexPut, indexing.ScatterAdd, shape.Roll, shape.Diagonal,
                      shape.DiagonalEmbed], "shape"),
 }
 _SHAPE_ONLY = (ops.Reshape, ops.Permute, ops.Expand)  # what hide_shape_ops collapses: the values are not changed
