@@ -197,7 +197,7 @@ def backward(roots: Sequence[tuple[Tensor, Any]], retain_graph: bool = False, cr
                 continue
             if create_graph:
                 conformed = False
-                pg = _conform_tensor(pg, parent, ctx)
+                pg = _conform(pg, parent, ctx, recorded=True)
                 _tag_recorded(pg, type(ctx).__name__, node_seq)
             else:
                 data = parent.data
@@ -439,9 +439,15 @@ def _is_own(pg: Any, g: np.ndarray, in_grads: tuple, ctx: Function, retain_graph
     return not retain_graph or all(pg is not v for v in vars(ctx).values())
 
 
-def _conform(g: Any, t: Tensor, ctx: Function) -> np.ndarray:
-    """The gradient `g` for input `t`, summed over broadcast axes and cast to `t`'s dtype; checked for shape."""
-    g = np.asarray(g)
+def _conform(g: Any, t: Tensor, ctx: Function, recorded: bool = False) -> Any:
+    """The gradient `g` for input `t`, summed over broadcast axes and cast to `t`'s dtype; checked for shape. At
+    first order an array (summed or cast: a new one either way); `recorded` (create_graph): a Tensor, the same sums
+    and casts as recorded ops."""
+    if recorded:
+        if not isinstance(g, Tensor):
+            g = Tensor._make(np.asarray(g), False, None)  # a constant gradient (an op's backward made no graph)
+    else:
+        g = np.asarray(g)
     if g.shape != t.shape:
         try:
             g = unbroadcast(g, t.shape)
@@ -449,21 +455,9 @@ def _conform(g: Any, t: Tensor, ctx: Function) -> np.ndarray:
             raise RuntimeError(
                 f"{type(ctx).__name__}.backward returned a gradient of shape {g.shape} for an input of shape {t.shape}"
             ) from None
-    return g.astype(t.dtype) if g.dtype != t.dtype else g  # summed or cast: a new array either way
-
-
-def _conform_tensor(g: Any, t: Tensor, ctx: Function) -> Tensor:
-    """`_conform` for create_graph: the same sums and casts, as recorded Tensor ops."""
-    if not isinstance(g, Tensor):
-        g = Tensor._make(np.asarray(g), False, None)  # a constant gradient (an op's backward made no graph)
-    if g.shape != t.shape:
-        try:
-            g = unbroadcast(g, t.shape)
-        except ValueError:
-            raise RuntimeError(
-                f"{type(ctx).__name__}.backward returned a gradient of shape {g.shape} for an input of shape {t.shape}"
-            ) from None
-    return g.to(t.dtype) if g.dtype != t.dtype else g
+    if g.dtype != t.dtype:
+        g = g.to(t.dtype) if recorded else g.astype(t.dtype)
+    return g
 
 
 # ---------------------------------------------------------------------------------------------------------------
