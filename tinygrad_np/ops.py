@@ -673,22 +673,6 @@ class Sum(Primitive):
         return P.broadcast_to(g.reshape(self.kept), self.in_shape)
 
 
-class Max(Primitive):
-    """z = max over `axis` of x;  dz/dx = [x = z] / (number of maxima): tied maxima share the gradient equally."""
-
-    constants = ("share",)  # piecewise constant in x: its derivative is zero wherever it exists
-
-    def forward(self, x, axis, keepdim):
-        self.kept = _keepdims_shape(x.shape, axis)
-        z = x.max(axis=axis, keepdims=True)
-        mask = x == z
-        self.share = mask / mask.sum(axis=axis, keepdims=True, dtype=x.dtype)
-        return z if keepdim else z.reshape([n for i, n in enumerate(x.shape) if i not in axis])
-
-    def backward(self, g):
-        return g.reshape(self.kept) * self.share
-
-
 class LogSumExp(Primitive):
     """z = ln Σ eˣ over `axis`, computed as m + ln Σ e^(x−m) with m = max x;  dz/dx = softmax(x) = e^(x−z)."""
 

@@ -577,7 +577,9 @@ class Tensor(CreationMethods, ElementwiseMethods, ReductionMethods, ShapeMethods
 
     def max_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1) -> Tensor:
         """The maximum of each kernel_size window (stride defaults to kernel_size; padding counts as −∞), as
-        `torch.nn.functional.max_pool2d`. Tied maxima share a window's gradient equally (PyTorch picks one)."""
+        `torch.nn.functional.max_pool2d`. As in PyTorch, each window's gradient goes whole to one pixel: its first
+        maximum in scan order (kernel rows, then columns), or its last NaN if it holds any. Differentiable to any
+        order."""
         return conv.max_pool2d(self, kernel_size, stride, padding, dilation)
 
     def avg_pool2d(self, kernel_size: Any, stride: Any = None, padding: Any = 0,

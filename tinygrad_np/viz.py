@@ -57,7 +57,7 @@ _OP_KIND: dict[type, str] = {
          ops.Floor, ops.Ceil, ops.Trunc, ops.Round, ops.Tan, ops.Log2, ops.Log10, ops.Exp2, ops.Log1p, ops.Expm1,
          ops.Hardtanh, ops.Hardsigmoid, ops.Hardswish, ops.Elu, ops.LogSigmoid, ops.Silu, inplace.Clone,
          creation.Bernoulli], "elementwise"),
-    **dict.fromkeys([ops.Sum, ops.Max, ops.LogSumExp, ops.LogSoftmax, ops.Softmax, reductions.Amax, reductions.Amin,
+    **dict.fromkeys([ops.Sum, ops.LogSumExp, ops.LogSoftmax, ops.Softmax, reductions.Amax, reductions.Amin,
                      reductions.Cumprod, reductions.Cumsum, reductions.Median, reductions.VectorNorm], "reduction"),
     **dict.fromkeys([reductions.TakeAlong, reductions.PutAlong], "shape"),
     ops.Matmul: "matmul",
