@@ -129,11 +129,18 @@ class Function:
                     track = (needs[0] or needs[1]) and _grad_enabled_now()
                     node.needs_input_grad = needs if track else (False, False)
                     out = node.forward(x.data, y.data)
-            elif n == 1 and not options and isinstance(inputs[0], Tensor):
+            elif n == 1 and not options:
                 x, = inputs
-                track = x._requires_grad and _grad_enabled_now()
-                node.needs_input_grad = (True,) if track else (False,)
-                out = node.forward(x.data)
+                try:
+                    need = x._requires_grad
+                except AttributeError:  # as above
+                    need = None
+                if need is None:
+                    inputs, out, track = _apply_general(node, inputs, options)
+                else:
+                    track = need and _grad_enabled_now()
+                    node.needs_input_grad = (True,) if track else (False,)
+                    out = node.forward(x.data)
             else:
                 inputs, out, track = _apply_general(node, inputs, options)
         except (ValueError, IndexError) as e:  # NumPy's message lacks the op and the operands: add them

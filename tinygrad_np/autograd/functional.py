@@ -312,17 +312,24 @@ def hessian(func: Callable, inputs: Any, create_graph: bool = False, strict: boo
     return res
 
 
+def _recorded_gradient(func: Callable, inputs: Any, v: Any, create_graph: bool, strict: bool, fn: str) -> tuple:
+    """What vhp and hvp both start from: the inputs and v checked, func's scalar output, and its gradient recorded
+    (create_graph) so that it can be differentiated again."""
+    with enable_grad():
+        inputs_tuple, inputs = _as_tuple(inputs, "inputs", fn)
+        inputs = _prepare(inputs, create_graph, need_graph=True)
+        v = _hessian_v(v, inputs, inputs_tuple, create_graph, fn)
+        outputs = _scalar_output(func, inputs, strict, fn)
+        jac = _grad(outputs, inputs, None, create_graph=True)
+        _check_jacobian(jac, strict, fn)
+    return inputs_tuple, inputs, v, outputs, jac
+
+
 def vhp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, strict: bool = False) -> tuple:
     """(func(inputs), vᵀ·H) for the scalar function `func` with Hessian H: the gradient of ⟨∇func, v⟩, one result
     per input and of its shape. `v` has the shape of the input(s); it may be omitted only for a single one-element
     input."""
-    with enable_grad():
-        inputs_tuple, inputs = _as_tuple(inputs, "inputs", "vhp")
-        inputs = _prepare(inputs, create_graph, need_graph=True)
-        v = _hessian_v(v, inputs, inputs_tuple, create_graph, "vhp")
-        outputs = _scalar_output(func, inputs, strict, "vhp")
-        jac = _grad(outputs, inputs, None, create_graph=True)
-        _check_jacobian(jac, strict, "vhp")
+    inputs_tuple, inputs, v, outputs, jac = _recorded_gradient(func, inputs, v, create_graph, strict, "vhp")
     res = _grad(jac, inputs, v, create_graph)
     res = _zeros_for_unused(res, inputs, strict, create_graph, "double_back", "vhp")
     return _finish(outputs, create_graph)[0], _unpack(_finish(res, create_graph), inputs_tuple)
@@ -335,13 +342,8 @@ def hvp(func: Callable, inputs: Any, v: Any = None, create_graph: bool = False, 
     As PyTorch's, by the double-backward trick on vhp: u ↦ uᵀ·H is linear, so H·v = ∂(uᵀ·H·v)/∂u (at u = 0).
     Equal to vhp when H is symmetric (func twice continuously differentiable), at about twice the cost.
     """
+    inputs_tuple, inputs, v, outputs, jac = _recorded_gradient(func, inputs, v, create_graph, strict, "hvp")
     with enable_grad():
-        inputs_tuple, inputs = _as_tuple(inputs, "inputs", "hvp")
-        inputs = _prepare(inputs, create_graph, need_graph=True)
-        v = _hessian_v(v, inputs, inputs_tuple, create_graph, "hvp")
-        outputs = _scalar_output(func, inputs, strict, "hvp")
-        jac = _grad(outputs, inputs, None, create_graph=True)
-        _check_jacobian(jac, strict, "hvp")
         u = tuple(Tensor.zeros_like(inp, requires_grad=True) for inp in inputs)
         double_back = _grad(jac, inputs, u, create_graph=True)
     res = _grad(double_back, u, v, create_graph)
