@@ -150,3 +150,16 @@ def basic_indices(draw, shape: tuple[int, ...]):
             parts.append(slice(draw(bound), draw(bound), draw(st.sampled_from([None, 1, 2, -1, -2]))))
         axis += 1
     return tuple(parts)
+
+
+@st.composite
+def cat_operands(draw, max_side: int = MAX_SIDE):
+    """Arrays that concatenate along one axis: (their shape but for that axis, the axis, the arrays; 1 to 3)."""
+    base = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(base), len(base) - 1))
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        s = list(base)
+        s[axis] = draw(st.integers(1, max_side))
+        parts.append(draw(arrays(tuple(s))))
+    return base, axis, parts

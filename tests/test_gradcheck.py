@@ -245,13 +245,8 @@ class Cube(Function):
         return g * 3 * x**2
 
 
-class CubeDetachedFromX(Function):
+class CubeDetachedFromX(Cube):
     """Right first derivative, but computed from x.detach(): the second derivative it implies in x is 0."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x * x
 
     @staticmethod
     def backward(ctx, g):
@@ -259,13 +254,8 @@ class CubeDetachedFromX(Function):
         return g * 3 * x.detach() ** 2
 
 
-class CubeDetachedFromG(Function):
+class CubeDetachedFromG(Cube):
     """Right first derivative, but g.detach(): its derivative with respect to the cotangent is lost."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x * x * x
 
     @staticmethod
     def backward(ctx, g):

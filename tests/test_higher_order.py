@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import arrays, axes, basic_indices, broadcastable_shapes, cotangents, shapes
+from strategies import arrays, axes, basic_indices, broadcastable_shapes, cat_operands, cotangents, shapes
 from test_ops_grad import BINARY, UNARY, matmul_shapes, norm_axes
 
 from tinygrad_np import Function, Tensor, cat, gradgradcheck, stack, where
@@ -372,14 +372,8 @@ def test_pad_flip_repeat_second_order(data):
 @EXAMPLES
 @given(data=st.data())
 def test_cat_stack_second_order(data):
-    base = data.draw(shapes(min_dims=1))
-    axis = data.draw(st.integers(-len(base), len(base) - 1))
-    count = data.draw(st.integers(1, 3))
-    parts = []
-    for _ in range(count):
-        s = list(base)
-        s[axis] = data.draw(st.integers(1, 3))
-        parts.append(data.draw(arrays(tuple(s))))
+    base, axis, parts = data.draw(cat_operands(max_side=3))
+    count = len(parts)
     seed = data.draw(seeds)
     check2(lambda *ts: cat([t * t for t in ts], dim=axis).sin(), *parts, seed=seed)
     same = [data.draw(arrays(base)) for _ in range(count)]

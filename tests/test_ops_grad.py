@@ -17,6 +17,7 @@ from strategies import (
     axes,
     basic_indices,
     broadcastable_shapes,
+    cat_operands,
     cotangents,
     shapes,
     with_layout,
@@ -385,14 +386,8 @@ def test_repeat(data):
 @EXAMPLES
 @given(data=st.data())
 def test_cat_and_stack(data):
-    base = data.draw(shapes(min_dims=1))
-    axis = data.draw(st.integers(-len(base), len(base) - 1))
-    count = data.draw(st.integers(1, 3))
-    parts = []
-    for _ in range(count):
-        s = list(base)
-        s[axis] = data.draw(st.integers(1, MAX_SIDE))
-        parts.append(data.draw(arrays(tuple(s))))
+    base, axis, parts = data.draw(cat_operands())
+    count = len(parts)
     check(lambda *ts: cat(ts, dim=axis), lambda *a: np.concatenate(a, axis=axis), *parts)
     check(lambda *ts: ts[0].cat(*ts[1:], dim=axis), lambda *a: np.concatenate(a, axis=axis), *parts)
     same = [data.draw(arrays(base)) for _ in range(count)]
