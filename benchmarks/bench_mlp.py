@@ -29,6 +29,7 @@ from benchmarks.common import interleaved, median, minor_faults, quantile, table
 from benchmarks.reference_mlp import NumpyMLP
 from nn import datasets
 from nn.data import DataLoader
+import tinygrad_np as tinygrad_np_module
 from tinygrad_np import Tensor
 from tinygrad_np.malloc import tune_malloc
 
@@ -93,6 +94,19 @@ def run(epochs: int = 5, layers: tuple[int, ...] = (784, 128, 10), malloc: str =
 
         if gather == "loader":
             return lambda: train(DataLoader(x_all, y_all, batch_sampler=next(walk)))
+        if gather == "captured":  # the same step, captured once and replayed (tinygrad_np.jit)
+            @tinygrad_np_module.jit
+            def step(x: Tensor, y: np.ndarray) -> None:
+                loss = cross_entropy(net(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+            def replay_segment() -> None:
+                for idx in next(walk):
+                    step(Tensor(x_all[idx]), y_all[idx])
+
+            return replay_segment
         return lambda: train((Tensor(x_all[idx]), y_all[idx]) for idx in next(walk))
 
     nets: list[nn.MLP] = []
@@ -102,8 +116,24 @@ def run(epochs: int = 5, layers: tuple[int, ...] = (784, 128, 10), malloc: str =
         for idx in next(reference_walk):
             reference.step(x_all[idx], y_all[idx], LR)
 
+    floor_walk = schedule()
+    w1, w2 = (w.copy() for w, _ in initial[:2]) if len(initial) == 2 else (None, None)
+
+    def gemm_floor() -> None:
+        """Only the matrix products of each step, at the real shapes (forward 2, backward 3): no Python, no
+        elementwise work: what no implementation of this training loop can go below."""
+        for idx in next(floor_walk):
+            x = x_all[idx]
+            h = x @ w1.T
+            z = h @ w2.T
+            dh = z @ w2
+            np.matmul(z.T, h)
+            np.matmul(dh.T, x)
+
     contenders = {"tinygrad_np": tinygrad_np("loader"), "tinygrad_np, x[idx] gather": tinygrad_np("index"),
-                  "numpy": numpy_reference}
+                  "tinygrad_np, captured (jit)": tinygrad_np("captured"), "numpy": numpy_reference}
+    if w1 is not None:
+        contenders["matrix products only (floor)"] = gemm_floor
     steps = len(batches(len(x_all), 0))
     faults = {name: epoch_faults(fn, steps) for name, fn in contenders.items()}  # one epoch each, outside the timing
     times = interleaved(contenders, repeats=epochs * SEGMENTS, warmup=0)

@@ -24,6 +24,7 @@ import numpy as np
 from tinygrad_np import Tensor
 from tinygrad_np import polymorphic as P
 from tinygrad_np.autograd import ones_vector
+from tinygrad_np.capture.trace import branch
 from tinygrad_np.ops import Primitive
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -35,7 +36,7 @@ def _as_tensor(x: Any) -> Tensor:
 
 
 def _as_array(x: Any) -> np.ndarray:
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    return x.data if isinstance(x, Tensor) else P.asarray(x)
 
 
 def _check_reduction(fn: str, reduction: str) -> None:
@@ -204,7 +205,9 @@ def _rows(a: Any) -> Any:
         return a.reshape(1, -1)
     if len(shape) > 2:
         a = P.transpose(a, (0, *range(2, len(shape)), 1)).reshape(-1, shape[1])
-    return np.ascontiguousarray(a) if type(a) is np.ndarray else a  # row-major: positions index the flat rows
+    if P.is_array(a) and not a.flags.c_contiguous:  # row-major: positions index the flat rows
+        return a.copy()
+    return a
 
 
 def _unrows(rows: Any, shape: tuple[int, ...]) -> Any:
@@ -255,7 +258,7 @@ def _softplus(a: Any) -> Any:
 
 def _isub(a: Any, b: Any) -> Any:
     """a − b, in place when `a` is an array the caller made (a Tensor, or a NumPy scalar, never is)."""
-    if type(a) is np.ndarray:
+    if P.is_array(a):
         a -= b
         return a
     return a - b
@@ -263,7 +266,7 @@ def _isub(a: Any, b: Any) -> Any:
 
 def _imul(a: Any, b: Any) -> Any:
     """a · b, in place when `a` is an array the caller made (a Tensor, or a NumPy scalar, never is)."""
-    if type(a) is np.ndarray:
+    if P.is_array(a):
         a *= b
         return a
     return a * b
@@ -434,13 +437,13 @@ def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduc
                              f"{shape} (expected target shape {batch_shape})")
         # One reduction settles the common case, every target a class and none to ignore: seen as unsigned
         # integers, negative targets are huge, so a max below n_classes means all lie in [0, n_classes).
-        in_range = t.size == 0 or np.maximum.reduce(t.view(_UNSIGNED.get(t.dtype, t.dtype)), axis=None) < n_classes
+        in_range = t.size == 0 or branch(np.maximum.reduce(t.view(_UNSIGNED.get(t.dtype, t.dtype)), axis=None) < n_classes)
         if not in_range:
             bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
-            if bad.any():
+            if branch(bad.any()):
                 raise IndexError(f"cross_entropy: target class {t[bad].flat[0]} is out of range for {n_classes} "
                                  f"classes (logits of shape {shape})")
-        any_ignored = (not in_range or 0 <= ignore_index < n_classes) and bool((t == ignore_index).any())
+        any_ignored = (not in_range or 0 <= ignore_index < n_classes) and branch((t == ignore_index).any())
     elif t.dtype.kind == "f":
         if t.shape != shape:
             raise ValueError(f"cross_entropy: probability target of shape {t.shape} does not match logits of shape "
@@ -524,7 +527,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error (input − target)², reduced."""
     input = _as_tensor(input)
     _check_reduction("mse_loss", reduction)
-    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, input.dtype))
+    target = target if isinstance(target, Tensor) else Tensor(P.asarray(target, input.dtype))
     _check_same_shape("mse_loss", input, target)
     diff = input - target
     return _reduce_tensor(diff * diff, reduction)
@@ -534,7 +537,7 @@ def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean absolute error |input − target|, reduced."""
     input = _as_tensor(input)
     _check_reduction("l1_loss", reduction)
-    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, input.dtype))
+    target = target if isinstance(target, Tensor) else Tensor(P.asarray(target, input.dtype))
     _check_same_shape("l1_loss", input, target)
     return _reduce_tensor((input - target).abs(), reduction)
 

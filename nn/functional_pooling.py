@@ -11,6 +11,7 @@ import numpy as np
 from tinygrad_np import Tensor
 from tinygrad_np import conv as _conv
 from tinygrad_np.ops import Primitive
+from tinygrad_np.polymorphic import is_array
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "AvgPoolDivided", "AvgPoolDividedGrad",
            "AdaptiveAvgPool", "AdaptiveAvgPoolGrad"]
@@ -129,7 +130,7 @@ class AvgPoolDivided(Primitive):
         return _conv._avg_pool_array(x, geom, divisor)
 
     def backward(self, g):
-        if type(g) is np.ndarray:
+        if is_array(g):
             return _conv._avg_grad_array(g, self.geom, self.divisor)
         return AvgPoolDividedGrad.apply(g, geom=self.geom, divisor=self.divisor)
 
@@ -145,7 +146,7 @@ class AvgPoolDividedGrad(Primitive):
         return _conv._avg_grad_array(g, geom, divisor)
 
     def backward(self, gg):
-        if type(gg) is np.ndarray:
+        if is_array(gg):
             return _conv._avg_pool_array(gg, self.geom, self.divisor)
         return AvgPoolDivided.apply(gg, geom=self.geom, divisor=self.divisor)
 
@@ -283,7 +284,7 @@ class AdaptiveAvgPool(Primitive):
         return _adaptive_avg_array(x, geom)
 
     def backward(self, g):
-        if type(g) is np.ndarray:
+        if is_array(g):
             return _adaptive_avg_grad_array(g, self.geom)
         return AdaptiveAvgPoolGrad.apply(g, geom=self.geom)
 
@@ -297,7 +298,7 @@ class AdaptiveAvgPoolGrad(Primitive):
         return _adaptive_avg_grad_array(g, geom)
 
     def backward(self, gg):
-        if type(gg) is np.ndarray:
+        if is_array(gg):
             return _adaptive_avg_array(gg, self.geom)
         return AdaptiveAvgPool.apply(gg, geom=self.geom)
 

@@ -18,6 +18,9 @@ from tinygrad_np import Tensor, is_grad_enabled
 from tinygrad_np.hooks import RemovableHandle
 from tinygrad_np.inplace import _view_of
 from tinygrad_np.ops import Primitive
+from tinygrad_np.capture import _active as _capture_active
+from tinygrad_np.capture import guard_attribute
+from tinygrad_np.polymorphic import is_array
 
 
 class Parameter(Tensor):
@@ -68,6 +71,8 @@ class Module:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # The hook machinery lives in _call_with_hooks: a module without hooks pays one attribute test for it.
+        if _capture_active[0] is not None:  # a captured step replays only in the mode it was captured in
+            guard_attribute(self, "training")
         if self._has_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs) if kwargs else self.forward(*args)  # no empty-dict unpacking
@@ -489,7 +494,7 @@ class _BackwardHookGate(Primitive):
         return np.zeros((), np.float32)
 
     def backward(self, g):
-        return self.side.release(self.needs_input_grad, recorded=type(g) is not np.ndarray)
+        return self.side.release(self.needs_input_grad, recorded=not is_array(g))
 
 
 class BackwardHookFunction(Primitive):
@@ -528,7 +533,7 @@ class _Side:
             grads = self.call.output_gradients(self, grads, recorded)
         # at first order, views: the engine then copies before adding into a gradient (a hook may keep the array,
         # and an op's backward may have handed the same array to another tensor)
-        return tuple((g.view() if type(g) is np.ndarray else g) if need else None for g, need in zip(grads, needs))
+        return tuple((g.view() if is_array(g) else g) if need else None for g, need in zip(grads, needs))
 
     def pack(self, grads: list) -> tuple:
         """Gradients per tensor → a tuple over all positions, None for the non-Tensor ones (given to the hooks)."""

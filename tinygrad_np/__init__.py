@@ -194,6 +194,10 @@ from tinygrad_np.shape import (  # noqa: E402
 )
 
 # <<< shape.py names
+# >>> capture names
+from tinygrad_np.capture import CaptureError, jit  # noqa: E402
+
+# <<< capture names
 
 _BUILTIN_NAMES = {"sum", "max", "min", "all", "any", "round"}
 __all__ = [
@@ -216,6 +220,7 @@ __all__ = [
     "chunk", "clone", "diagonal", "flatten", "flip", "gather", "index_select", "masked_fill", "masked_select",
     "moveaxis", "movedim", "narrow", "permute", "reshape", "roll", "scatter", "scatter_add", "select", "split",
     "squeeze", "swapaxes", "swapdims", "transpose", "tril", "triu", "unbind", "unflatten", "unsqueeze",  # shape
+    "jit", "CaptureError",  # capture
     # <<< names from other modules
 ]
 __version__ = "0.1.0"

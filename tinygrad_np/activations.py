@@ -89,7 +89,7 @@ class Gelu(_SavesInputs):
 
     def backward(self, g):
         x = self.x
-        if type(x) is np.ndarray and x.dtype == np.float16:  # first order: in float32 (the engine casts back)
+        if P.is_array(x) and x.dtype == np.float16:  # first order: in float32 (the engine casts back)
             x, g = x.astype(np.float32), g.astype(np.float32)
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)

@@ -45,7 +45,9 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from tinygrad_np import polymorphic as P
 from tinygrad_np.autograd import ones_vector
+from tinygrad_np.capture.trace import Traced, branch
 from tinygrad_np.ops import Primitive, _Bilinear
 
 if TYPE_CHECKING:
@@ -67,6 +69,8 @@ def _windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], d
     """
     sn, sc, sh, sw = xp.strides
     strides = (sn, sc, dilation[0] * sh, dilation[1] * sw, stride[0] * sh, stride[1] * sw)
+    if type(xp) is Traced:  # inside a captured step (NumPy's as_strided does not dispatch to the stand-in)
+        return xp.as_strided(xp.shape[:2] + kernel + out_hw, strides, writeable=writeable)
     return as_strided(xp, xp.shape[:2] + kernel + out_hw, strides, writeable=writeable)
 
 
@@ -75,10 +79,11 @@ def _offsets(kernel: tuple[int, int]) -> list[tuple[int, int]]:
     return [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
 
 
-def _batch_innermost(shape: tuple[int, ...], dtype: np.dtype, fill=np.empty) -> np.ndarray:
-    """A new (N, C, H, W) array stored as (C, H, W, N): the memory order conv2d's matrix products read and write."""
+def _batch_innermost(shape: tuple[int, ...], dtype: np.dtype, like: np.ndarray, fill=np.empty) -> np.ndarray:
+    """A new (N, C, H, W) array stored as (C, H, W, N): the memory order conv2d's matrix products read and write.
+    (`like`: the array whose values it will hold, so that inside a captured step it is a traced buffer too.)"""
     n, c, h, w = shape
-    return fill((c, h, w, n), dtype).transpose(3, 0, 1, 2)
+    return fill((c, h, w, n), dtype, like=like).transpose(3, 0, 1, 2)
 
 
 def _pad(x: np.ndarray, padding: Padding2d, value: Any = 0.0) -> np.ndarray:
@@ -87,7 +92,7 @@ def _pad(x: np.ndarray, padding: Padding2d, value: Any = 0.0) -> np.ndarray:
     if top == bottom == left == right == 0:
         return x
     n, c, h, w = x.shape
-    xp = _batch_innermost((n, c, top + h + bottom, left + w + right), x.dtype)
+    xp = _batch_innermost((n, c, top + h + bottom, left + w + right), x.dtype, x)
     xp[:, :, top:top + h, left:left + w] = x  # the interior is written once, then only the borders are filled
     xp[:, :, :top] = xp[:, :, top + h:] = value
     xp[:, :, top:top + h, :left] = xp[:, :, top:top + h, left + w:] = value
@@ -124,7 +129,7 @@ class _Geometry:
     def windows(self, xp: np.ndarray, writeable: bool = False) -> np.ndarray:
         return _windows(xp, self.kernel, self.stride, self.dilation, self.out_hw, writeable)
 
-    def col2im(self, window_grad: Callable[[int, int], np.ndarray], dtype: np.dtype) -> np.ndarray:
+    def col2im(self, window_grad: Callable[[int, int], np.ndarray], dtype: np.dtype, like: np.ndarray) -> np.ndarray:
         """dx from the gradient of every window: each pixel gets the sum of `window_grad(i, j)[n, c, h, w]` over
         every window (h, w) whose kernel offset (i, j) met it (the adjoint of taking the windows). Returns the
         unpadded part, a view."""
@@ -134,7 +139,7 @@ class _Geometry:
         # no zeros needed first.
         tiles = self.dilation == (1, 1) and self.kernel == self.stride and \
             all(n == s * m for n, s, m in zip(self.xp_shape[2:], self.stride, self.out_hw))
-        dxp = _batch_innermost(self.xp_shape, dtype, np.empty if tiles else np.zeros)
+        dxp = _batch_innermost(self.xp_shape, dtype, like, np.empty if tiles else np.zeros)
         d_windows = self.windows(dxp, writeable=True)
         for i, j in _offsets(self.kernel):
             if overlapping:
@@ -147,7 +152,7 @@ class _Geometry:
 def _arrays(*values: Any) -> bool:
     """True when every value is a NumPy array: a first-order backward, which runs the NumPy code directly; else
     (Tensors, under create_graph) the helpers below record the primitive instead."""
-    return all(type(v) is np.ndarray for v in values)
+    return all(map(P.is_array, values))
 
 
 # --------------------------------------------------------------------------------------------------- convolution
@@ -157,7 +162,7 @@ def _im2col(x: np.ndarray, geom: _Geometry) -> np.ndarray:
     """x's windows copied into the column matrix (groups, C_g·kH·kW, H_out·W_out·N): rows (c, i, j), columns
     (h, w, n)."""
     n, c = x.shape[:2]
-    cols = np.empty((c,) + geom.kernel + geom.out_hw + (n,), x.dtype)
+    cols = np.empty((c,) + geom.kernel + geom.out_hw + (n,), x.dtype, like=x)
     np.copyto(cols, geom.windows(_pad(x, geom.padding)).transpose(1, 2, 3, 4, 5, 0))
     return cols.reshape(geom.groups, c // geom.groups * geom.kernel[0] * geom.kernel[1], -1)
 
@@ -171,7 +176,7 @@ def _as_batch_innermost(g: np.ndarray) -> np.ndarray:
     """g itself if it is stored batch-innermost, else a batch-innermost copy (so every g matrix is then a view)."""
     if g.transpose(1, 2, 3, 0).flags.c_contiguous:
         return g
-    out = _batch_innermost(g.shape, g.dtype)
+    out = _batch_innermost(g.shape, g.dtype, g)
     np.copyto(out, g)
     return out
 
@@ -192,7 +197,7 @@ def _input_grad_array(g: np.ndarray, w: np.ndarray, geom: _Geometry) -> np.ndarr
     w_mat = w.reshape(groups, c_out // groups, -1)
     d_cols = np.matmul(w_mat.transpose(0, 2, 1), _g_matrix(g, groups))  # (groups, C_g·kH·kW, H_out·W_out·N)
     d_cols = d_cols.reshape(geom.x_shape[1:2] + geom.kernel + geom.out_hw + (g.shape[0],))  # (C, kH, kW, ..., N)
-    return geom.col2im(lambda i, j: d_cols[:, i, j].transpose(3, 0, 1, 2), d_cols.dtype)
+    return geom.col2im(lambda i, j: d_cols[:, i, j].transpose(3, 0, 1, 2), d_cols.dtype, d_cols)
 
 
 def _weight_grad_array(cols: np.ndarray, g: np.ndarray, geom: _Geometry) -> np.ndarray:
@@ -313,7 +318,7 @@ def _first_maxima(windows: np.ndarray, z: np.ndarray, geom: _Geometry) -> np.nda
     shape) marks the windows whose chosen pixel is at kernel offset (i, j). Each window chooses ONE pixel: its first
     maximum in scan order (kernel rows, then columns), never a padding pixel; a window holding NaN chooses its last
     NaN (PyTorch scans with `value > max_so_far or isnan(value)`)."""
-    first = np.empty(geom.kernel + z.shape[1:] + z.shape[:1], bool).transpose(0, 1, 5, 2, 3, 4)  # batch-innermost
+    first = np.empty(geom.kernel + z.shape[1:] + z.shape[:1], bool, like=z).transpose(0, 1, 5, 2, 3, 4)  # batch-innermost
     offsets = _offsets(geom.kernel)
     taken = None  # windows whose maximum an earlier offset holds
     for i, j in offsets:
@@ -327,7 +332,7 @@ def _first_maxima(windows: np.ndarray, z: np.ndarray, geom: _Geometry) -> np.nda
     # A NaN window has no pixel equal to its maximum (NaN); with padding, a window whose real pixels are all −∞
     # could choose a −∞ pad. Both are rare: those calls take PyTorch's scan step by step.
     padded = any(geom.padding[0] + geom.padding[1])
-    if not taken.all() or (padded and z.size and z.min() == -np.inf):
+    if not branch(taken.all()) or (padded and z.size and branch(z.min() == -np.inf)):
         _scan_like_pytorch(windows, geom, first)
     return first
 
@@ -339,7 +344,7 @@ def _scan_like_pytorch(windows: np.ndarray, geom: _Geometry, first: np.ndarray) 
     zero there too.)"""
     inside = geom.windows(_pad(np.ones((1, 1) + geom.x_shape[2:], bool), geom.padding, False))[0, 0]
     shape = windows.shape[:2] + geom.out_hw
-    best, choice = np.full(shape, -np.inf, windows.dtype), np.full(shape, -1)
+    best, choice = np.full(shape, -np.inf, windows.dtype, like=windows), np.full(shape, -1, like=windows)
     offsets = _offsets(geom.kernel)
     for k, (i, j) in enumerate(offsets):
         value, real = windows[:, :, i, j], inside[i, j]
@@ -353,13 +358,13 @@ def _scan_like_pytorch(windows: np.ndarray, geom: _Geometry, first: np.ndarray) 
 def _scatter_array(g: np.ndarray, first: np.ndarray, geom: _Geometry) -> np.ndarray:
     """dx: each window's g added onto its chosen pixel."""
     g = _as_batch_innermost(g)  # `first`'s memory order: g · first[i, j] is then one straight pass per offset
-    return geom.col2im(lambda i, j: g * first[i, j], g.dtype)
+    return geom.col2im(lambda i, j: g * first[i, j], g.dtype, g)
 
 
 def _gather_array(gg: np.ndarray, first: np.ndarray, geom: _Geometry) -> np.ndarray:
     """out[n, c, h, w] = gg at the pixel window (h, w) chose (zero where it chose none): the scatter's adjoint."""
     windows = geom.windows(_pad(gg, geom.padding))
-    out = _batch_innermost(gg.shape[:2] + geom.out_hw, gg.dtype, np.zeros)
+    out = _batch_innermost(gg.shape[:2] + geom.out_hw, gg.dtype, gg, np.zeros)
     for i, j in _offsets(geom.kernel):
         np.copyto(out, windows[:, :, i, j], where=first[i, j])
     return out
@@ -384,7 +389,7 @@ class MaxPool2d(Primitive):
 
     def forward(self, x, *, geom):
         windows = geom.windows(_pad(x, geom.padding, -np.inf))
-        z = _batch_innermost(geom.out_shape(x.shape[1]), x.dtype)
+        z = _batch_innermost(geom.out_shape(x.shape[1]), x.dtype, x)
         np.copyto(z, windows[:, :, 0, 0])
         for i, j in _offsets(geom.kernel)[1:]:
             np.maximum(z, windows[:, :, i, j], out=z)
@@ -431,7 +436,7 @@ def _window_sizes(geom: _Geometry, count_include_pad: bool, dtype: np.dtype) -> 
 
 def _avg_pool_array(x: np.ndarray, geom: _Geometry, divisor: Any) -> np.ndarray:
     windows = geom.windows(_pad(x, geom.padding))
-    z = _batch_innermost(x.shape[:2] + geom.out_hw, x.dtype)
+    z = _batch_innermost(x.shape[:2] + geom.out_hw, x.dtype, x)
     np.copyto(z, windows[:, :, 0, 0])
     for i, j in _offsets(geom.kernel)[1:]:
         z += windows[:, :, i, j]
@@ -440,8 +445,8 @@ def _avg_pool_array(x: np.ndarray, geom: _Geometry, divisor: Any) -> np.ndarray:
 
 
 def _avg_grad_array(g: np.ndarray, geom: _Geometry, divisor: Any) -> np.ndarray:
-    share = np.divide(g, divisor, out=_batch_innermost(g.shape, g.dtype))
-    return geom.col2im(lambda i, j: share, g.dtype)
+    share = np.divide(g, divisor, out=_batch_innermost(g.shape, g.dtype, g))
+    return geom.col2im(lambda i, j: share, g.dtype, g)
 
 
 def _avg_pool(x: Any, geom: _Geometry, count_include_pad: bool, divisor: Any) -> Any:

@@ -12,13 +12,28 @@ from typing import Any
 
 import numpy as np
 
+from tinygrad_np.capture.trace import Traced, branch
+
 ndarray = np.ndarray
-_ARRAYS = (ndarray, np.generic, float, int)
+_ARRAYS = (ndarray, np.generic, float, int, Traced)
 
 
 def _arr(a: Any) -> bool:
     """True for an array (or a NumPy scalar, or a number): the NumPy path; False for a Tensor."""
     return type(a) is ndarray or isinstance(a, _ARRAYS)
+
+
+def is_array(a: Any) -> bool:
+    """True for an array, the NumPy path of a first-order backward (a captured step's stand-in is one too); False
+    for a Tensor (a backward under create_graph) and for NumPy scalars."""
+    return type(a) is ndarray or type(a) is Traced
+
+
+def asarray(a: Any, dtype: Any = None) -> Any:
+    """np.asarray, passing a captured step's stand-in through (cast if `dtype` asks) instead of reading it out."""
+    if type(a) is Traced:
+        return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
+    return np.asarray(a, dtype)
 
 
 def value(a: Any) -> np.ndarray:
@@ -95,7 +110,7 @@ def masked(a: Any, keep: np.ndarray) -> Any:
     if not _arr(a):
         return where(keep, a, 0.0)
     out = a * keep
-    if not np.isfinite(a).all():  # an inf or NaN in `a` (inf·0 would make NaN) takes the exact route
+    if not branch(np.isfinite(a).all()):  # an inf or NaN in `a` (inf·0 would make NaN) takes the exact route
         return np.where(keep, a, out.dtype.type(0))
     out += 0.0  # −0 (a negative a times False) is +0
     return out

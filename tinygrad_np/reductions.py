@@ -134,8 +134,7 @@ def _accumulating(x: Tensor, dtype: Any) -> tuple[Tensor, np.dtype]:
 # ---------------------------------------------------------------------------------------------------- primitives
 
 
-def _is_array(a: Any) -> bool:
-    return type(a) is np.ndarray
+_is_array = P.is_array
 
 
 class _ShareAmongTies(ops.Primitive):

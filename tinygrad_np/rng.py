@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 _rng = np.random.default_rng()
+_capture = None  # the recorder of a captured step in progress (tinygrad_np/capture): draws are then recorded
 
 
 def manual_seed(seed: int) -> None:
@@ -18,8 +19,28 @@ def manual_seed(seed: int) -> None:
 
 
 def generator() -> np.random.Generator:
-    """The current generator (`manual_seed` replaces it: read it at each use, never keep it)."""
+    """The current generator (`manual_seed` replaces it: read it at each use, never keep it). Inside a captured step
+    a stand-in whose draws a replay repeats from the live generator (fresh numbers every time)."""
+    if _capture is not None:
+        return _TracingGenerator(_capture)
     return _rng
+
+
+def _live() -> np.random.Generator:
+    return _rng
+
+
+class _TracingGenerator:
+    """The generator inside a captured step: each draw is made now and recorded, to be drawn afresh on replay."""
+
+    def __init__(self, recorder) -> None:
+        self.recorder = recorder
+
+    def __getattr__(self, method: str):
+        if method not in ("random", "standard_normal", "uniform", "integers", "normal", "permutation"):
+            raise AttributeError(f"captured step: the random draw {method} cannot be recorded; run this step "
+                                 "without capture")
+        return lambda *args, **kwargs: self.recorder.draw(method, args, kwargs, _live)
 
 
 def get_rng_state() -> Any:

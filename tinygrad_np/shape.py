@@ -575,7 +575,7 @@ class ShapeMethods:
     def masked_fill(self, mask: Any, value: Any) -> Tensor:
         """A copy with `value` (a number or a 0-d tensor, which gets the sum of the gradient where it was written)
         where the bool `mask` is True; self and mask broadcast together, as in PyTorch."""
-        m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        m = mask.data if isinstance(mask, Tensor) else P.asarray(mask)
         if m.dtype != bool:
             raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype {m.dtype}")
         shape = _broadcast_shapes("masked_fill", self.shape, m.shape)
@@ -590,7 +590,7 @@ class ShapeMethods:
 
     def masked_select(self, mask: Any) -> Tensor:
         """The elements where the bool `mask` is True, as a 1-D copy (self and mask broadcast together)."""
-        m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+        m = mask.data if isinstance(mask, Tensor) else P.asarray(mask)
         if m.dtype != bool:
             raise RuntimeError(f"masked_select: expected a bool mask, got dtype {m.dtype}")
         shape = _broadcast_shapes("masked_select", self.shape, m.shape)

@@ -14,6 +14,7 @@ from tinygrad_np.arguments import DEFAULT_FLOAT, _check_differentiable, _dim
 from tinygrad_np.autograd import Function, is_grad_enabled
 from tinygrad_np.autograd.engine import run_backward
 from tinygrad_np.autograd.function import _creation_order
+from tinygrad_np.capture.trace import Traced
 from tinygrad_np.creation import CreationMethods, _parse_device
 from tinygrad_np.creation import device as _Device
 from tinygrad_np.elementwise import ElementwiseMethods
@@ -164,11 +165,15 @@ class Tensor(CreationMethods, ElementwiseMethods, ReductionMethods, ShapeMethods
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        if not isinstance(data, (np.ndarray, np.generic)):
+        if type(data) is Traced:  # inside a captured step (tinygrad_np/capture): a stand-in is an array
+            data = data if dtype is None or np.dtype(dtype) == data.dtype else data.astype(dtype)
+        elif not isinstance(data, (np.ndarray, np.generic)):
             data = np.asarray(data)
             if dtype is None and data.dtype.kind == "f":
                 dtype = DEFAULT_FLOAT  # Python floats are float32 here, as in PyTorch
-        data = np.asarray(data, dtype=dtype)
+            data = np.asarray(data, dtype=dtype)
+        else:
+            data = np.asarray(data, dtype=dtype)
         if requires_grad:
             _check_differentiable(data.dtype)
         self.data, self.grad, self._requires_grad = data, None, requires_grad
@@ -179,7 +184,7 @@ class Tensor(CreationMethods, ElementwiseMethods, ReductionMethods, ShapeMethods
     def _make(data: np.ndarray, requires_grad: bool, ctx: Function | None) -> Tensor:
         # The fast constructor for op outputs: no conversions, no checks (a staticmethod: cheaper to call).
         t = _new_object(Tensor)
-        if type(data) is not np.ndarray:
+        if type(data) is not np.ndarray and type(data) is not Traced:
             data = np.asarray(data)  # NumPy reductions return scalars, not 0-d arrays
         t.data, t.grad, t._requires_grad, t._ctx, t._retains_grad = data, None, requires_grad, ctx, False
         t._seq, t._vcell, t._hooks = next(_creation_order), None, None

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tinygrad_np import Tensor, enable_grad
+from tinygrad_np import capture as _capture
 from tinygrad_np.inplace import bump_version
 
 
@@ -85,6 +86,8 @@ class Optimizer:
         """Update every parameter that has a gradient (parameters whose `.grad` is None are skipped, as in
         PyTorch). `closure`, if given, recomputes and returns the loss first."""
         loss = None
+        if _capture.capturing() is not None:
+            return self._captured_step(closure)
         if closure is not None:
             with enable_grad():
                 loss = closure()
@@ -98,6 +101,29 @@ class Optimizer:
                 self._update(p.data, p.grad.data, state, group)
                 bump_version(p)  # an in-place change: a graph that saved p before this step must not backward
         return loss
+
+    def _captured_step(self, closure: Any) -> None:
+        """step() inside a captured training step (tinygrad_np.jit): a call into this optimizer that every replay
+        makes again, on the parameters and the gradient buffers of the capture. Settings (lr, a scheduler's
+        changes) and state (momentum, step counts) are read afresh at each replay."""
+        if closure is not None:
+            raise _capture.CaptureError(f"{type(self).__name__}.step(closure): a closure cannot be captured (it would "
+                                        "run the forward pass again); call step() without one inside a captured step")
+        grads = [(gi, pi, _capture.real(p.grad.data)) for gi, group in enumerate(self.param_groups)
+                 for pi, p in enumerate(group["params"]) if p.grad is not None]
+
+        def update() -> None:
+            for gi, pi, g in grads:
+                group = self.param_groups[gi]
+                p = group["params"][pi]
+                state = self.state.get(p)
+                if state is None:
+                    state = self.state[p] = {}
+                self._update(_capture.real(p.data), g, state, group)
+                bump_version(p)
+
+        _capture.host_call(update, f"{type(self).__name__}.step()   # {len(grads)} parameters updated in place; "
+                                   "settings and state read at each replay", reads=[g for _, _, g in grads])
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError

@@ -14,6 +14,7 @@ import numpy as np
 
 from tinygrad_np.autograd.function import README_FUNCTIONS, Function, _new_object, new_version_cell
 from tinygrad_np.autograd.grad_mode import _anomaly, enable_grad
+from tinygrad_np.polymorphic import is_array
 
 if TYPE_CHECKING:
     from tinygrad_np.tensor import Tensor
@@ -38,7 +39,7 @@ def sum_rows(a: Any) -> Any:
     For floats this is `ones @ a`, one BLAS matrix-vector product that streams through `a` once; NumPy's
     `a.sum(axis=0)` costs 2-4× as much on batch-sized arrays, and far more on tall, narrow ones.
     """
-    if type(a) is not np.ndarray:
+    if not is_array(a):
         return a.sum(0)
     if a.dtype.kind == "f" and a.dtype.itemsize >= 4:  # float32 and float64: BLAS types
         return ones_vector(a.shape[0], a.dtype) @ a
@@ -53,7 +54,7 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     if lead < 0 or any(n != 1 and n != grad.shape[lead + i] for i, n in enumerate(shape)):
         raise ValueError(f"unbroadcast: gradient of shape {grad.shape} cannot be summed to shape {shape}")
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
-    if type(grad) is not np.ndarray:
+    if not is_array(grad):
         return grad.sum(axes).reshape(shape)
     k = len(axes)
     if axes[-1] == k - 1 and grad.flags.c_contiguous:  # the leading k axes, as for a bias: rows of one matrix
@@ -219,7 +220,7 @@ def backward(roots: Sequence[tuple[Tensor, Any]], retain_graph: bool = False, cr
                 total = entry[1] + pg
                 if create_graph:
                     _tag_recorded(total, "sum of gradients", node_seq)
-                elif type(total) is not np.ndarray:  # 0-d operands sum to a NumPy scalar, which `+=` cannot update
+                elif not is_array(total):  # 0-d operands sum to a NumPy scalar, which `+=` cannot update
                     total = np.asarray(total)
                 pending[seq] = (parent, total, not create_graph)
         if not retain_graph:
@@ -311,7 +312,7 @@ def _accumulate(leaf: Tensor, g: Any, create_graph: bool, owned: bool, recorded:
                 leaf.grad = current + Tensor._make(g, False, None)
         else:
             # no copy when nothing else holds the array; the incoming gradient or a saved array is copied first
-            leaf.grad = Tensor._make(g if owned else np.array(g, dtype=leaf.data.dtype), False, None)
+            leaf.grad = Tensor._make(g if owned else g.astype(leaf.data.dtype), False, None)  # (a copy)
 
 
 def _as_result(g: Any, create_graph: bool) -> Tensor:
@@ -432,7 +433,7 @@ def _is_own(pg: Any, g: np.ndarray, in_grads: tuple, ctx: Function, retain_graph
     """Whether the gradient array `pg` that `ctx.backward(g)` returned is new, with no other holder: then a leaf
     may take it as its `.grad` (and later add into it) without a copy. The incoming gradient passed through, a
     view, one array returned for two inputs, or an array the node saved (and keeps, under retain_graph) are not."""
-    if pg is g or type(pg) is not np.ndarray or pg.base is not None:
+    if pg is g or not is_array(pg) or pg.base is not None:
         return False
     if len(in_grads) > 1 and list(map(id, in_grads)).count(id(pg)) > 1:  # returned for two inputs
         return False

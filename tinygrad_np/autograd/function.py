@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinygrad_np.autograd.grad_mode import _anomaly, _grad_enabled_now, enable_grad, no_grad
+from tinygrad_np.capture.trace import Traced
 
 if TYPE_CHECKING:
     from tinygrad_np.tensor import Tensor
@@ -147,7 +148,7 @@ class Function:
             detail = ", ".join(f"{tuple(t.data.shape)} {t.data.dtype}" for t in inputs
                                if isinstance(t, Tensor) and isinstance(t.data, np.ndarray))
             raise type(e)(f"{cls.__name__}: invalid inputs [{detail}]: {e}") from e
-        if type(out) is not np.ndarray:
+        if type(out) is not np.ndarray and type(out) is not Traced:
             if isinstance(out, Tensor) or isinstance(out, (tuple, list)):
                 raise TypeError(
                     f"{cls.__name__}.forward returned a {type(out).__name__}: an array-style forward gets NumPy "
