@@ -26,6 +26,7 @@ from benchmarks import reference_cnn
 from benchmarks.common import interleaved, median, table
 from nn import datasets
 from nn.conv import Conv2d, MaxPool2d
+import tinygrad_np
 from tinygrad_np import Tensor
 from tinygrad_np.malloc import tune_malloc
 
@@ -123,8 +124,24 @@ def cnn_table(repeats: int, steps: int, torch) -> str:
     model = nn.Sequential(Conv2d(1, c1, 3, padding=1), nn.ReLU(), MaxPool2d(2), Conv2d(c1, c2, 3, padding=1),
                           nn.ReLU(), MaxPool2d(2), nn.Flatten(), nn.Linear(c2 * 7 * 7, 10))
     params = [p.data for p in model.parameters()]  # w1, b1, w2, b2, w3, b3: the reference's order
+    captured_model = nn.Sequential(Conv2d(1, c1, 3, padding=1), nn.ReLU(), MaxPool2d(2), Conv2d(c1, c2, 3, padding=1),
+                                   nn.ReLU(), MaxPool2d(2), nn.Flatten(), nn.Linear(c2 * 7 * 7, 10))
+    for p, q in zip(captured_model.parameters(), params):
+        p.data[...] = q
     reference = reference_cnn.NumpyCNN(params)
     optimizer = nn.optim.SGD(model.parameters(), lr=LR)
+    captured_optimizer = nn.optim.SGD(captured_model.parameters(), lr=LR)
+
+    @tinygrad_np.jit
+    def captured_step(x: Tensor, y: np.ndarray) -> None:
+        loss = nn.functional.cross_entropy(captured_model(x), y)
+        captured_optimizer.zero_grad()
+        loss.backward()
+        captured_optimizer.step()
+
+    def captured() -> None:
+        for x, y in zip(xs, ys):
+            captured_step(Tensor(x), y)
 
     def ours() -> None:
         for x, y in zip(xs, ys):
@@ -137,7 +154,7 @@ def cnn_table(repeats: int, steps: int, torch) -> str:
         for x, y in zip(xs, ys):
             reference.step(x, y, LR)
 
-    contenders = {"tinygrad_np": ours, "numpy": numpy_reference}
+    contenders = {"tinygrad_np": ours, "tinygrad_np, captured (jit)": captured, "numpy": numpy_reference}
     torch_note = "not installed"
     if torch is not None:
         tm = torch.nn.Sequential(torch.nn.Conv2d(1, c1, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
@@ -165,8 +182,10 @@ def cnn_table(repeats: int, steps: int, torch) -> str:
             for k, t in times.items()]
     title = (f"CNN training step (conv {c1}-pool-conv {c2}-pool-linear, batch {BATCH}, SGD, float32, {source}; "
              f"medians of {repeats} interleaved runs of {steps} steps)")
+    same = all(np.array_equal(p.data, q.data) for p, q in zip(model.parameters(), captured_model.parameters()))
     notes = (f"\nPyTorch: {torch_note}. Largest weight difference tinygrad_np vs NumPy after "
-             f"{(repeats + 1) * steps} steps: {drift:.1e} (float32 rounding; same model, same batches).")
+             f"{(repeats + 1) * steps} steps: {drift:.1e} (float32 rounding; same model, same batches). Captured vs "
+             f"eager tinygrad_np weights: {'identical, bit for bit' if same else 'DIFFERENT'}.")
     return table(title, ["system", "ms / step", "× NumPy"] + (["× PyTorch"] if torch else []), rows) + notes
 
 

@@ -389,7 +389,7 @@ def _graph_view(ctx: Function, out: Tensor) -> Function:
     parents = ctx.parents
     constants = type(ctx).constants
     for name, value in ctx.__dict__.items():
-        if type(value) is np.ndarray and value.dtype.kind in "fc":
+        if is_array(value) and value.dtype.kind in "fc":
             owners = [p for p in parents if value is p.data]
             if len({id(p) for p in owners}) > 1:  # which input the op saved cannot be told apart: never guess
                 raise RuntimeError(

@@ -44,7 +44,7 @@ def capturing() -> Recorder | None:
 def guard_attribute(obj: Any, name: str) -> None:
     """During a capture: the replay requires `obj.<name>` to keep its current value (a module's `training`)."""
     guards = _guards[0]
-    if guards is not None:
+    if guards is not None and not any(o is obj and n == name for o, n, _ in guards):
         guards.append((obj, name, getattr(obj, name)))
 
 
@@ -177,7 +177,7 @@ def _rebuild(out: Any) -> Any:
 def _live_tensors() -> list:
     from tinygrad_np.tensor import Tensor
 
-    return [o for o in gc.get_objects() if type(o) is Tensor]
+    return [o for o in gc.get_objects() if isinstance(o, Tensor)]  # (nn.Parameter too)
 
 
 def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:

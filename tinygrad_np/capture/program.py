@@ -194,7 +194,6 @@ class Program:
                 out.append(c)
             else:
                 out.append(Call(c.func, remap(c.args), remap(c.kwargs), remap(c.results), c.kind, remap(c.written)))
-        self._keep_alive = list(cache.items())  # (the ids above stay valid while the originals live)
         return out
 
     def _plan(self, calls: list) -> None:
@@ -283,7 +282,10 @@ class Program:
                 if not a.ndim:
                     return repr(a.item())
                 if a.size and a.size <= 1 << 16 and (a == a.flat[0]).all():
-                    return f"full({'x'.join(map(str, a.shape))}, {a.flat[0]!r})"
+                    fill = a.flat[0].item()
+                    kind = {0: "zeros", 1: "ones"}.get(fill) if not isinstance(fill, bool) else None
+                    shape = "x".join(map(str, a.shape))
+                    return f"{kind}({shape})" if kind else f"full({shape}, {fill!r})"
                 return f"const({'x'.join(map(str, a.shape))})"
             if a.shape == root.shape and a.strides == root.strides:
                 return name
