@@ -22,11 +22,11 @@ from typing import Callable
 import numpy as np
 
 import nn
+import tinygrad_np
 from benchmarks import reference_cnn
 from benchmarks.common import interleaved, median, table
 from nn import datasets
 from nn.conv import Conv2d, MaxPool2d
-import tinygrad_np
 from tinygrad_np import Tensor
 from tinygrad_np.malloc import tune_malloc
 

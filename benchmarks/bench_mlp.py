@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 import nn
+import tinygrad_np as tinygrad_np_module
 from benchmarks.common import interleaved, median, minor_faults, quantile, table
 from benchmarks.reference_mlp import NumpyMLP
 from nn import datasets
 from nn.data import DataLoader
-import tinygrad_np as tinygrad_np_module
 from tinygrad_np import Tensor
 from tinygrad_np.malloc import tune_malloc
 

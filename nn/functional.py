@@ -437,7 +437,8 @@ def cross_entropy(input: Tensor, target: Any, *, ignore_index: int = -100, reduc
                              f"{shape} (expected target shape {batch_shape})")
         # One reduction settles the common case, every target a class and none to ignore: seen as unsigned
         # integers, negative targets are huge, so a max below n_classes means all lie in [0, n_classes).
-        in_range = t.size == 0 or branch(np.maximum.reduce(t.view(_UNSIGNED.get(t.dtype, t.dtype)), axis=None) < n_classes)
+        largest = np.maximum.reduce(t.view(_UNSIGNED.get(t.dtype, t.dtype)), axis=None) if t.size else None
+        in_range = t.size == 0 or branch(largest < n_classes)
         if not in_range:
             bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
             if branch(bad.any()):
@@ -490,7 +491,7 @@ def _class_indices(fn: str, input: Tensor, target: Any, ignore_index: int) -> np
                          f"(expected {batch_shape})")
     n_classes = input.shape[axis]
     bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
-    if bad.any():
+    if branch(bad.any()):
         raise IndexError(f"{fn}: target class {t[bad].flat[0]} is out of range for {n_classes} classes")
     return t
 
@@ -512,7 +513,7 @@ def nll_loss(input: Tensor, target: Any, *, ignore_index: int = -100, reduction:
         index.insert(1, safe)  # the class axis is axis 1
         picked = input[tuple(index)]
     losses = -picked
-    if not valid.all():
+    if not branch(valid.all()):
         losses = losses * Tensor(valid.astype(input.dtype))
     if reduction == "none":
         return losses
@@ -661,7 +662,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     `binary_cross_entropy_with_logits` on the raw scores: it is stable."""
     input = _as_tensor(input)
     t, weight, _ = _bce_args("binary_cross_entropy", input, target, weight, reduction)
-    if input.numel() and (input.data.min() < 0 or input.data.max() > 1):
+    if input.numel() and (branch(input.data.min() < 0) or branch(input.data.max() > 1)):
         raise ValueError(f"binary_cross_entropy: input values must be probabilities in [0, 1], got values in "
                          f"[{input.data.min()}, {input.data.max()}] (use binary_cross_entropy_with_logits for logits)")
     if _is_differentiable(target):

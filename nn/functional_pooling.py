@@ -10,6 +10,7 @@ import numpy as np
 
 from tinygrad_np import Tensor
 from tinygrad_np import conv as _conv
+from tinygrad_np.capture.trace import branch
 from tinygrad_np.ops import Primitive
 from tinygrad_np.polymorphic import is_array
 
@@ -89,7 +90,7 @@ def _max_pool_indices(x: np.ndarray, z: np.ndarray, geom: _conv._Geometry) -> np
     for i, j in _conv._offsets(geom.kernel):
         np.copyto(indices, (rows + i * geom.dilation[0]) * width + cols + j * geom.dilation[1], where=first[i, j])
         chosen |= first[i, j]
-    if not chosen.all():  # PyTorch returns an index that is not a pixel of the input there
+    if not branch(chosen.all()):  # PyTorch returns an index that is not a pixel of the input there
         raise ValueError("max_pool2d: with return_indices, some (dilated) window covers only padding and chooses no "
                          f"pixel (input shape {geom.x_shape}, padding {geom.padding}, dilation {geom.dilation}); "
                          "PyTorch's index for it is meaningless, so it is not supported here")
@@ -239,7 +240,7 @@ def _adaptive_avg_array(x: np.ndarray, geom: _AdaptiveGeometry) -> np.ndarray:
         z = np.add.reduce(x, axis=(2, 3), keepdims=True)
         z /= np.asarray(geom.in_hw[0] * geom.in_hw[1], x.dtype)
         return z
-    z = np.zeros(x.shape[:2] + geom.out_hw, x.dtype)
+    z = np.zeros(x.shape[:2] + geom.out_hw, x.dtype, like=x)
     kernel = geom.kernel()
     if kernel is not None:  # equal windows: strided views of x, no masks
         for a, b in itertools.product(range(kernel[0]), range(kernel[1])):
@@ -257,18 +258,18 @@ def _adaptive_avg_array(x: np.ndarray, geom: _AdaptiveGeometry) -> np.ndarray:
 def _adaptive_avg_grad_array(g: np.ndarray, geom: _AdaptiveGeometry) -> np.ndarray:
     """dx: each window's g / kH / kW added onto each of its pixels, one axis at a time (windows that overlap or
     repeat add up)."""
-    share = geom.divide(np.array(g, copy=True))
+    share = geom.divide(g.copy(order="K"))
     (h, w), (starts_h, starts_w), (heights, widths) = geom.in_hw, geom.starts, geom.lengths
     kernel = geom.kernel()
     if kernel is not None:  # equal, adjacent windows: each pixel gets its window's share, one broadcast copy
-        dx = np.empty(g.shape[:2] + (h, w), g.dtype)
+        dx = np.empty(g.shape[:2] + (h, w), g.dtype, like=g)
         n, c, out_h, out_w = g.shape
         dx.reshape(n, c, out_h, kernel[0], out_w, kernel[1])[...] = share[:, :, :, None, :, None]
         return dx
-    rows = np.zeros(g.shape[:3] + (w,), g.dtype)  # spread along the width first
+    rows = np.zeros(g.shape[:3] + (w,), g.dtype, like=g)  # spread along the width first
     for j, (start, length) in enumerate(zip(starts_w, widths)):
         rows[..., start:start + length] += share[..., j:j + 1]
-    dx = np.zeros(g.shape[:2] + (h, w), g.dtype)
+    dx = np.zeros(g.shape[:2] + (h, w), g.dtype, like=g)
     for i, (start, length) in enumerate(zip(starts_h, heights)):
         dx[:, :, start:start + length] += rows[:, :, i:i + 1]
     return dx

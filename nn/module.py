@@ -15,11 +15,11 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from tinygrad_np import Tensor, is_grad_enabled
+from tinygrad_np.capture import _active as _capture_active
+from tinygrad_np.capture import guard_attribute
 from tinygrad_np.hooks import RemovableHandle
 from tinygrad_np.inplace import _view_of
 from tinygrad_np.ops import Primitive
-from tinygrad_np.capture import _active as _capture_active
-from tinygrad_np.capture import guard_attribute
 from tinygrad_np.polymorphic import is_array
 
 

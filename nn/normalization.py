@@ -75,7 +75,7 @@ class BatchNormFunction(Primitive):
             self.mean = self.inv_std = None
         else:
             # a copy: the running estimates may move (a later training step) before this node's backward
-            self.mean = np.array(mean.reshape(shape), dtype=x.dtype)
+            self.mean = mean.reshape(shape).astype(x.dtype)  # (a copy)
             xhat = x - self.mean
         inv_std = _rsqrt(var + eps).astype(x.dtype, copy=False)
         xhat *= inv_std.reshape(shape)  # xhat is a fresh array: normalise it in place

@@ -20,6 +20,8 @@ from typing import Any, Union
 import numpy as np
 
 from tinygrad_np import Tensor, no_grad
+from tinygrad_np import polymorphic as P
+from tinygrad_np.capture.trace import branch
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
 
@@ -48,13 +50,13 @@ def _vector_norm(a: np.ndarray, p: float) -> np.ndarray:
             return np.asarray(np.count_nonzero(a), a.dtype)
         if p == 2:
             flat = a.reshape(-1)
-            return np.sqrt(np.asarray(np.dot(flat, flat)))
+            return np.sqrt(P.asarray(np.dot(flat, flat)))
         magnitude = np.abs(a)
         if math.isinf(p):
-            return np.asarray(magnitude.max() if p > 0 else magnitude.min())
+            return P.asarray(magnitude.max() if p > 0 else magnitude.min())
         if p == 1:
-            return np.asarray(magnitude.sum())
-        return np.asarray((magnitude**p).sum() ** (1 / p))
+            return P.asarray(magnitude.sum())
+        return P.asarray((magnitude**p).sum() ** (1 / p))
 
 
 def get_total_norm(tensors: Tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
@@ -68,9 +70,9 @@ def get_total_norm(tensors: Tensors, norm_type: float = 2.0, error_if_nonfinite:
         return Tensor(np.zeros((), np.float32))
     arrays = [t.data for t in tensors]
     dtype = np.result_type(*arrays)
-    norms = np.array([_vector_norm(a, norm_type) for a in arrays], dtype)
-    total = np.asarray(_vector_norm(norms, norm_type), dtype)
-    if error_if_nonfinite and not np.isfinite(total):
+    norms = np.stack([_vector_norm(a, norm_type) for a in arrays]).astype(dtype)  # (stack: a traced step's too)
+    total = P.asarray(_vector_norm(norms, norm_type), dtype)
+    if error_if_nonfinite and not branch(np.isfinite(total)):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total.item()}, "
                            "so they cannot be clipped (as in PyTorch). Pass error_if_nonfinite=False to scale them by "
                            "it anyway (they then become NaN or zero), or find where the gradients blew up")
@@ -85,7 +87,7 @@ def clip_grads_with_norm_(parameters: Tensors, max_norm: float, total_norm: Tens
     max_norm = float(max_norm)
     if not grads:
         return
-    total = total_norm.data if isinstance(total_norm, Tensor) else np.asarray(total_norm)
+    total = total_norm.data if isinstance(total_norm, Tensor) else P.asarray(total_norm)
     dtype = total.dtype if total.dtype.kind == "f" else np.dtype(np.float32)
     total = total.astype(dtype)
     # PyTorch evaluates max_norm / (total + 1e-6) as a reciprocal times max_norm: the same rounding here

@@ -162,6 +162,9 @@ from tinygrad_np.reductions import linalg, return_types  # noqa: E402
 globals().update(_reduction_functions)
 # <<< reductions.py names
 # >>> shape.py names
+# <<< shape.py names
+# >>> capture names
+from tinygrad_np.capture import CaptureError, jit  # noqa: E402
 from tinygrad_np.shape import (  # noqa: E402
     chunk,
     clone,
@@ -192,10 +195,6 @@ from tinygrad_np.shape import (  # noqa: E402
     unflatten,
     unsqueeze,
 )
-
-# <<< shape.py names
-# >>> capture names
-from tinygrad_np.capture import CaptureError, jit  # noqa: E402
 
 # <<< capture names
 

@@ -318,7 +318,8 @@ def _first_maxima(windows: np.ndarray, z: np.ndarray, geom: _Geometry) -> np.nda
     shape) marks the windows whose chosen pixel is at kernel offset (i, j). Each window chooses ONE pixel: its first
     maximum in scan order (kernel rows, then columns), never a padding pixel; a window holding NaN chooses its last
     NaN (PyTorch scans with `value > max_so_far or isnan(value)`)."""
-    first = np.empty(geom.kernel + z.shape[1:] + z.shape[:1], bool, like=z).transpose(0, 1, 5, 2, 3, 4)  # batch-innermost
+    first = np.empty(geom.kernel + z.shape[1:] + z.shape[:1], bool, like=z)
+    first = first.transpose(0, 1, 5, 2, 3, 4)  # batch-innermost
     offsets = _offsets(geom.kernel)
     taken = None  # windows whose maximum an earlier offset holds
     for i, j in offsets:

@@ -26,6 +26,9 @@ import numpy as np
 
 from tinygrad_np import ops
 from tinygrad_np import polymorphic as P
+from tinygrad_np.capture.trace import Traced
+
+_ARRAY_TYPES = (np.ndarray, Traced)  # index arrays (inside a captured step, traced ones too)
 
 if TYPE_CHECKING:
     from tinygrad_np.tensor import Tensor
@@ -68,7 +71,7 @@ class _Index:
     def single_mask(self) -> bool:
         """Whether the advanced step holds one index array, a mask (PyTorch then writes a one-element value with
         masked_fill_, which casts it)."""
-        arrays = [e for e in self.advanced or () if isinstance(e, np.ndarray)]
+        arrays = [e for e in self.advanced or () if isinstance(e, _ARRAY_TYPES)]
         return len(arrays) == 1 and arrays[0].dtype == bool
 
     def __repr__(self) -> str:
@@ -106,7 +109,7 @@ class _Index:
             view = view[self.basic]
         arrays, axes, axis, positions = [], [], 0, []
         for i, entry in enumerate(self.advanced):
-            if isinstance(entry, np.ndarray):
+            if isinstance(entry, _ARRAY_TYPES):
                 positions.append(i)
                 if entry.dtype == bool:
                     arrays += np.nonzero(entry)
@@ -186,7 +189,7 @@ def _index_array(p: Any, op: str, shape: tuple[int, ...]) -> np.ndarray:
         raise _index_error(op, shape, f"{_VALID}; this list cannot be made a tensor: {e}") from None
     if a.dtype.kind == "b":
         return a
-    if a.dtype == np.uint8 and isinstance(p, np.ndarray):
+    if a.dtype == np.uint8 and isinstance(p, _ARRAY_TYPES):
         return a.astype(bool)
     if a.dtype.kind in "iuf":
         return a.astype(np.int64, copy=False)  # an empty list is float64 to NumPy, int64 to PyTorch
@@ -315,7 +318,7 @@ def _take(a: Any, index: _Index) -> Any:
 def _scatter(g: Any, shape: tuple[int, ...], index: _Index) -> Any:
     """Zeros of `shape` with `g` added at `index` (elements picked twice add up): the adjoint of a[index]."""
     if not isinstance(g, Tensor):
-        out = np.zeros(shape, g.dtype)
+        out = P.zeros(shape, g.dtype, g, *(index.advanced or ()))
         if index.repeats:
             index.add(out, g)
         else:

@@ -16,6 +16,7 @@ import numpy as np
 
 from tinygrad_np import polymorphic as P
 from tinygrad_np.autograd import Function, sum_rows
+from tinygrad_np.capture.trace import branch
 
 
 class Primitive(Function):
@@ -123,14 +124,14 @@ class Pow(Primitive):
         dx = dy = None
         if nx:
             one = P.value(y) == 0  # where the base 1 stands in for x (see above)
-            if ny and one.any():
+            if ny and branch(one.any()):
                 one = one & (P.value(x) == 0)
-            dx = g * y * (P.where(one, 1.0, x) if one.any() else x) ** (y - 1)
+            dx = g * y * (P.where(one, 1.0, x) if branch(one.any()) else x) ** (y - 1)
         if ny:
             one = P.value(x) == 0
-            if one.any():
+            if branch(one.any()):
                 one = one & (P.value(y) >= 0)
-            dy = g * self.z * P.log(P.where(one, 1.0, x) if one.any() else x)
+            dy = g * self.z * P.log(P.where(one, 1.0, x) if branch(one.any()) else x)
         return dx, dy
 
 
@@ -609,7 +610,7 @@ _erf = np.frompyfunc(math.erf, 1, 1)  # exact to double precision; NumPy has no 
 
 
 def _erf_array(x):
-    return np.asarray(_erf(x), x.dtype)  # asarray: a 0-d input gives a Python float
+    return P.asarray(_erf(x), x.dtype)  # asarray: a 0-d input gives a Python float
 
 
 class Erf(_SavesInputs):

@@ -36,6 +36,22 @@ def asarray(a: Any, dtype: Any = None) -> Any:
     return np.asarray(a, dtype)
 
 
+def zeros(shape: tuple[int, ...], dtype: Any, *sources: Any) -> np.ndarray:
+    """np.zeros for an array that will receive values computed from `sources`: inside a captured step, when one
+    of them is traced, a traced buffer (so that what is written into it is recorded)."""
+    for s in sources:
+        if type(s) is Traced:
+            return np.zeros(shape, dtype, like=s)
+    return np.zeros(shape, dtype)
+
+
+def copy(a: Any, dtype: Any = None) -> Any:
+    """np.array(a, dtype): a new array (memory order kept), a captured step's stand-in included."""
+    if type(a) is Traced:
+        return a.astype(a.dtype if dtype is None else dtype, order="K")
+    return np.array(a, dtype=dtype)
+
+
 def value(a: Any) -> np.ndarray:
     """The array behind `a`, for constants of a formula: masks, signs, comparisons (no gradient flows)."""
     return a if _arr(a) else a.data

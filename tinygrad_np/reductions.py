@@ -21,6 +21,7 @@ import numpy as np
 from tinygrad_np import ops
 from tinygrad_np import polymorphic as P
 from tinygrad_np.arguments import DEFAULT_FLOAT, Axis
+from tinygrad_np.capture.trace import branch
 
 if TYPE_CHECKING:
     from tinygrad_np.tensor import Tensor
@@ -118,7 +119,7 @@ def _require_float(x: Tensor, op: str, error: type = RuntimeError) -> None:
 
 
 def _as_index(a: np.ndarray) -> Tensor:
-    return Tensor._make(np.asarray(a, np.int64), False, None)
+    return Tensor._make(P.asarray(a, np.int64), False, None)
 
 
 def _accumulating(x: Tensor, dtype: Any) -> tuple[Tensor, np.dtype]:
@@ -186,7 +187,7 @@ class Median(_ShareAmongTies):
     def pick(self, x, axis):
         flat = x.reshape(-1)
         k = (flat.size - 1) // 2
-        if x.dtype.kind in "fc" and np.isnan(flat).any():
+        if x.dtype.kind in "fc" and branch(np.isnan(flat).any()):
             z = np.asarray(np.nan, x.dtype)
         else:
             z = np.partition(flat, k)[k]
@@ -199,7 +200,7 @@ def _take_along(a: Any, index: np.ndarray, axis: int) -> Any:
 
 def _put_along(g: Any, shape: tuple[int, ...], index: np.ndarray, axis: int) -> Any:
     if _is_array(g):
-        out = np.zeros(shape, g.dtype)
+        out = P.zeros(shape, g.dtype, g, index)
         np.put_along_axis(out, index, g, axis)  # an assignment: the positions never repeat within a slice
         return out
     return PutAlong.apply(g, shape=shape, index=index, axis=axis)
@@ -276,7 +277,7 @@ class Cumprod(ops.Primitive):
     def backward(self, g):
         x, z, axis = self.x, self.z, self.axis
         zero = P.value(x) == 0
-        if not zero.any():
+        if not branch(zero.any()):
             return _reverse_cumsum(g * z, axis) / x
         # 1 in place of each zero keeps the division finite; those positions are overwritten below
         dx = P.where(zero, 0.0, _reverse_cumsum(g * z, axis) / P.where(zero, 1.0, x))
@@ -606,7 +607,7 @@ class ReductionMethods:
         if isinstance(dim, (tuple, list)) and not dim:  # PyTorch reduces nothing here (unlike sum)
             return Tensor._make((self.data != 0).astype(out_dtype), False, None)
         dims = _dims(self, dim, op)
-        return Tensor._make(np.asarray(fn(self.data, axis=dims, keepdims=keepdim), out_dtype), False, None)
+        return Tensor._make(P.asarray(fn(self.data, axis=dims, keepdims=keepdim), out_dtype), False, None)
 
     # ----------------------------------------------------------------------------------- logsumexp and softmax
 
@@ -665,7 +666,7 @@ class ReductionMethods:
         order = _stable_order(x.data, d, descending)
         n = x.shape[d]
         if not stable and n > _INSERTION_SORT:
-            if _adjacent_ties(np.take_along_axis(x.data, order, d), d).any():
+            if branch(_adjacent_ties(np.take_along_axis(x.data, order, d), d).any()):
                 raise RuntimeError(
                     f"{op}: the tensor of shape {x.shape} has tied values along dim {d}, of length {n} > "
                     f"{_INSERTION_SORT}: with stable=False PyTorch orders tied elements as its C++ sort leaves them "
@@ -699,7 +700,7 @@ class ReductionMethods:
         order = _stable_order(x.data, d, descending=largest)
         if k and n > 1:
             tied = _adjacent_ties(np.take_along_axis(x.data, order, d), d)[..., :k]
-            if tied.any():
+            if branch(tied.any()):
                 raise RuntimeError(
                     f"topk: the tensor of shape {self.shape} has tied values among the {k} picked along dim {d} (or "
                     f"tied with the next one): which of the tied indices PyTorch returns depends on its C++ "
@@ -730,7 +731,7 @@ class ReductionMethods:
         index = np.take(_stable_order(x.data, d, False), [(n - 1) // 2], axis=d)
         if x.dtype.kind in "fc":
             nan = np.isnan(x.data)
-            if nan.any():
+            if branch(nan.any()):
                 index = np.where(nan.any(axis=d, keepdims=True), np.argmax(nan, axis=d, keepdims=True), index)
         values = TakeAlong.apply(x, index=index, axis=d, squeeze=not keepdim or self.ndim == 0)
         return return_types.median(values, _as_index(index.reshape(values.shape)))

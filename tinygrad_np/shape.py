@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinygrad_np import ops
+from tinygrad_np import polymorphic as P
 from tinygrad_np.arguments import Axis, _dim, _shape_arg
 from tinygrad_np.inplace import _view_of
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tinygrad_np import conv, creation, elementwise, indexing, ops, reductions, shape
+from tinygrad_np import polymorphic as P
 from tinygrad_np.arguments import DEFAULT_FLOAT, _check_differentiable, _dim
 from tinygrad_np.autograd import Function, is_grad_enabled
 from tinygrad_np.autograd.engine import run_backward
@@ -397,7 +398,7 @@ class Tensor(CreationMethods, ElementwiseMethods, ReductionMethods, ShapeMethods
 
     def where(self, condition: Any, other: Any) -> Tensor:
         """`self` where `condition` is true, else `other` (PyTorch's `Tensor.where`)."""
-        cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+        cond = condition.data if isinstance(condition, Tensor) else P.asarray(condition)
         return ops.Where.apply(*self._pair(other), condition=cond.astype(bool, copy=False))
 
     __add__ = add

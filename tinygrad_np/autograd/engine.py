@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tinygrad_np import polymorphic as P
 from tinygrad_np.autograd.function import README_FUNCTIONS, Function, _new_object, new_version_cell
 from tinygrad_np.autograd.grad_mode import _anomaly, enable_grad
+from tinygrad_np.capture.trace import branch
 from tinygrad_np.polymorphic import is_array
 
 if TYPE_CHECKING:
@@ -318,7 +320,7 @@ def _accumulate(leaf: Tensor, g: Any, create_graph: bool, owned: bool, recorded:
 def _as_result(g: Any, create_graph: bool) -> Tensor:
     if isinstance(g, Tensor):
         return g
-    return Tensor._make(np.array(g), False, None)
+    return Tensor._make(P.copy(g), False, None)
 
 
 def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
@@ -333,7 +335,7 @@ def _run_hooks(t: Tensor, g: Any, create_graph: bool) -> Any:
             if result.shape != t.shape:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                                    f"{tuple(result.shape)} for a tensor of shape {tuple(t.shape)}")
-            g = result if as_tensor else np.array(result.data, dtype=t.data.dtype)
+            g = result if as_tensor else P.copy(result.data, t.data.dtype)
     return g
 
 
@@ -341,8 +343,8 @@ def _check_finite(ctx: Function, in_grads: tuple) -> None:
     for i, pg in enumerate(in_grads):
         if pg is None:
             continue
-        data = pg.data if isinstance(pg, Tensor) else np.asarray(pg)
-        if data.dtype.kind in "fc" and not np.isfinite(data).all():
+        data = pg.data if isinstance(pg, Tensor) else P.asarray(pg)
+        if data.dtype.kind in "fc" and not branch(np.isfinite(data).all()):
             what = "nan" if np.isnan(data).any() else "inf"
             where = "".join(ctx.forward_trace) if ctx.forward_trace else \
                 "  (not recorded: this op's forward ran before anomaly detection was turned on)\n"
@@ -448,7 +450,7 @@ def _conform(g: Any, t: Tensor, ctx: Function, recorded: bool = False) -> Any:
         if not isinstance(g, Tensor):
             g = Tensor._make(np.asarray(g), False, None)  # a constant gradient (an op's backward made no graph)
     else:
-        g = np.asarray(g)
+        g = P.asarray(g)
     if g.shape != t.shape:
         try:
             g = unbroadcast(g, t.shape)
@@ -480,8 +482,8 @@ def _seed(t: Tensor, gradient: Any, create_graph: bool, fn: str) -> Any:
                                f"{tuple(t.shape)}")
         if create_graph:
             return gradient if gradient.dtype == t.dtype else gradient.to(t.dtype)
-        return np.array(gradient.data, dtype=t.dtype)  # a copy: the engine may add into it in place
-    g = np.array(gradient, dtype=t.dtype)
+        return P.copy(gradient.data, t.dtype)  # a copy: the engine may add into it in place
+    g = P.copy(gradient, t.dtype)
     if g.shape != t.shape:
         raise RuntimeError(f"{fn}: gradient has shape {g.shape}, the output has shape {tuple(t.shape)}")
     return Tensor._make(g, False, None) if create_graph else g

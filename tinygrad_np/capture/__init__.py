@@ -59,6 +59,9 @@ def real(a: Any) -> Any:
     return a.value if type(a) is Traced else a
 
 
+MAX_PROGRAMS = 8  # programs kept per argument signature
+
+
 class jit:
     """Capture a step function once and replay it (see the module docstring and README, 'Captured training steps').
 
@@ -69,7 +72,7 @@ class jit:
 
     def __init__(self, fn: Callable, warmup: int = 1) -> None:
         self.fn, self.warmup = fn, warmup
-        self.programs: dict[Any, _Captured] = {}
+        self.programs: dict[Any, list[_Captured]] = {}
         self.eager_calls: dict[Any, int] = {}
         self.captures = 0  # how many times a step was captured (a failed guard captures again)
         self.replays = 0
@@ -84,49 +87,60 @@ class jit:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         key = _signature(args, kwargs)
-        captured = self.programs.get(key)
-        if captured is not None and captured.guards_hold():
-            try:
-                result = captured.replay(args, kwargs)
-            except BranchMismatch:  # a rare case (a NaN, say) before any change: this call runs eagerly instead
-                self.fallbacks += 1
+        programs = self.programs.get(key)
+        if programs is not None:
+            for captured in programs:  # (several when the state around the step alternates: see guards)
+                if captured.guards_hold():
+                    try:
+                        result = captured.replay(args, kwargs)
+                    except BranchMismatch:  # a rare case (a NaN, say) before any change: run this call eagerly
+                        self.fallbacks += 1
+                        return self.fn(*args, **kwargs)
+                    self.replays += 1
+                    return result
+            if len(programs) >= MAX_PROGRAMS:  # the state keeps changing: no program would be replayed twice
                 return self.fn(*args, **kwargs)
-            self.replays += 1
-            return result
         count = self.eager_calls.get(key, 0)
-        if captured is None and count < self.warmup:
+        if programs is None and count < self.warmup:
             self.eager_calls[key] = count + 1
             return self.fn(*args, **kwargs)
         captured, result = _capture(self.fn, args, kwargs)
-        self.programs[key] = self._last = captured
+        self.programs.setdefault(key, []).append(captured)
+        self._last = captured
         self.captures += 1
         return result
 
 
 def _signature(args: tuple, kwargs: dict) -> Any:
+    """What selects a program: the arguments' shapes and dtypes, and the values of those that are not arrays."""
+    return tuple(map(_sig, args)), tuple(sorted((k, _sig(v)) for k, v in kwargs.items()))
+
+
+def _sig(a: Any) -> Any:
+    # (a module-level function: a nested recursive one would make a reference cycle at every call)
     from tinygrad_np.tensor import Tensor
 
-    def sig(a: Any) -> Any:
-        if isinstance(a, Tensor):
-            return ("T", a.data.shape, a.data.dtype.str, a._requires_grad)
-        if isinstance(a, np.ndarray):
-            return ("A", a.shape, a.dtype.str)
-        if isinstance(a, (tuple, list)):
-            return (type(a).__name__,) + tuple(sig(x) for x in a)
-        if a is None or isinstance(a, (bool, int, float, str, np.generic)):
-            return (type(a).__name__, a)
-        raise CaptureError(f"jit: an argument of type {type(a).__name__} cannot select a captured program: pass "
-                           f"Tensors, arrays, numbers, strings or None (keep other objects in a closure). See "
-                           f"{README_CAPTURE}.")
-    return tuple(sig(a) for a in args), tuple(sorted((k, sig(v)) for k, v in kwargs.items()))
+    if isinstance(a, Tensor):
+        return ("T", a.data.shape, a.data.dtype.str, a._requires_grad)
+    if isinstance(a, np.ndarray):
+        return ("A", a.shape, a.dtype.str)
+    if isinstance(a, (tuple, list)):
+        return (type(a).__name__,) + tuple(map(_sig, a))
+    if a is None or isinstance(a, (bool, int, float, str, np.generic)):
+        return (type(a).__name__, a)
+    raise CaptureError(f"jit: an argument of type {type(a).__name__} cannot select a captured program: pass "
+                       f"Tensors, arrays, numbers, strings or None (keep other objects in a closure). See "
+                       f"{README_CAPTURE}.")
 
 
 class _Captured:
     """A program plus what its replay needs: input buffers, guards, the `.grad`s to bind, the outputs' layout."""
 
-    def __init__(self, program: Program, input_slots: list, guards: list, bindings: list, outputs: Any) -> None:
+    def __init__(self, program: Program, input_slots: list, guards: list, bindings: list, outputs: Any,
+                 arg_grads: list) -> None:
         self.program, self.input_slots, self.guards, self.bindings, self.outputs = (program, input_slots, guards,
                                                                                     bindings, outputs)
+        self.arg_grads = arg_grads  # (path of an argument tensor, the buffer of the .grad the step gives it)
 
     def guards_hold(self) -> bool:
         for check in self.guards:
@@ -137,7 +151,7 @@ class _Captured:
     def replay(self, args: tuple, kwargs: dict) -> Any:
         from tinygrad_np.tensor import Tensor
 
-        for path, buf, places in self.input_slots:
+        for path, buf, places, _ in self.input_slots:
             a = _at(args, kwargs, path)
             a = a.data if isinstance(a, Tensor) else a
             if places is None:
@@ -148,6 +162,12 @@ class _Captured:
                 np.copyto(buf, a)
                 self.program.bind(places, buf)
         self.program.run()
+        for path, buf, _, written in self.input_slots:
+            if written:  # the step changed its argument in place: so does the replay, in the caller's array
+                a = _at(args, kwargs, path)
+                np.copyto(a.data if isinstance(a, Tensor) else a, buf)
+        for path, buf in self.arg_grads:
+            _at(args, kwargs, path).grad = Tensor._make(buf.copy(), False, None)
         for t, g in self.bindings:
             t.grad = g
         return _rebuild(self.outputs)
@@ -190,13 +210,24 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
     names: dict[int, str] = {}
     input_slots: list = []
 
+    arg_tensors: list = []  # (path, tensor, its array): the caller's tensors, which the step gets as they are
+
     def trace_input(a: Any, path: tuple) -> Any:
+        # The program reads its own copy of each argument (never the caller's array, which may be a view of a
+        # whole data set); a replay passes the caller's array in its place, or copies it in (inputs.bind_inputs).
         if isinstance(a, Tensor):
+            if type(a.data) is Traced:  # the same tensor passed twice
+                return a
+            if a._requires_grad and a.grad is not None:
+                raise CaptureError("jit: an argument that requires grad already has a .grad; a captured step would "
+                                   "have to add into it at every call. Set its .grad to None before the call, or "
+                                   "accumulate outside the step")
             buf = a.data.copy()
             input_slots.append((path, buf))
             names[id(buf)] = f"in{len(input_slots) - 1}"
-            t = Tensor._make(rec.trace(buf), a._requires_grad, None)
-            return t
+            arg_tensors.append((path, a, a.data))
+            a.data = rec.trace(buf)  # the caller's tensor itself: a .grad the step gives it is the caller's
+            return a
         if isinstance(a, np.ndarray):
             buf = a.copy()
             input_slots.append((path, buf))
@@ -224,12 +255,18 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
     guards: list = []
     _active[0], _guards[0] = rec, guards
     rng._capture = rec
+    first_access = _watch_grads(Tensor)
     try:
         result = fn(*targs, **tkwargs)
         outputs = _outputs(result)
     finally:
         _active[0] = _guards[0] = None
         rng._capture = None
+        _unwatch_grads(Tensor)
+        for _, t, data in arg_tensors:  # the caller's arrays back, with what the step wrote into them
+            if type(t.data) is Traced and t.data.value is not data:
+                np.copyto(data, t.data.value)
+            t.data = data
         # every tensor gets its real array back: the entry tensors theirs, tensors made in the step the buffer
         survivors = set()
         for t in _live_tensors():
@@ -237,7 +274,8 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
                 t.data = t.data.value
                 survivors.add(id(root_of(t.data)))
         rec.closed = True
-    program_pinned = survivors
+    program_pinned = survivors | {id(buf) for _, buf in input_slots}
+    written = _written_roots(rec.calls)
     _name_parameters(guards, names)
     # outputs: pinned too (the replay copies them out)
     program = Program(rec.calls, [buf for _, buf in input_slots], program_pinned, names)
@@ -246,13 +284,17 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
     used = _used_roots(rec.calls)
     checks: list[Callable[[], bool]] = []
     bindings = []
+    arg_grads: list = []
     for t, data, grad in entry:
         if t.grad is not grad and t.grad is not None:
             bindings.append((t, t.grad))
         if id(root_of(data)) in used:
-            checks.append(lambda t=t, data=data: t.data is data)
+            checks.append(lambda t=t, data=data, r=t._requires_grad: t.data is data and t._requires_grad == r)
+        # `.grad` as the step found it matters where the step read it before setting it (backward adding into it,
+        # or creating it): a step that starts with zero_grad() sets it first, and replays whatever it was.
+        if first_access.get(id(t)) == "get":
             if grad is None:
-                checks.append(lambda t=t: t.grad is None or t.grad is _bound(bindings, t))
+                checks.append(lambda t=t: t.grad is None)
             elif id(root_of(grad.data)) in used:
                 checks.append(lambda t=t, g=grad.data: t.grad is not None and t.grad.data is g)
             else:
@@ -260,9 +302,17 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
     for obj, name, value in guards:
         checks.append(lambda obj=obj, name=name, value=value: getattr(obj, name) == value)
     checks.append(lambda: _grad_enabled_now() == grad_mode)
-    # inputs read only as whole arguments are passed as they come; the others are copied into their buffer
-    input_slots = [(path, buf, program.input_places(buf)) for path, buf in input_slots]
-    captured = _Captured(program, input_slots, checks, bindings, outputs)
+    # inputs read only as whole arguments are passed as they come; the others are copied into their buffer (and,
+    # where the step writes into them, copied back out to the caller's array, as an in-place change would)
+    returned = {id(root_of(a)) for a in _arrays_in_outputs(outputs)}
+    input_slots = [(path, buf, None if id(buf) in written or id(buf) in returned else program.input_places(buf),
+                    id(buf) in written) for path, buf in input_slots]
+    for path, t, _ in arg_tensors:  # a gradient the step gave an argument: a fresh copy for each caller
+        if t.grad is not None:
+            grad_buffer = t.grad.data
+            t.grad = Tensor._make(grad_buffer.copy(), False, None)
+            arg_grads.append((path, grad_buffer))
+    captured = _Captured(program, input_slots, checks, bindings, outputs, arg_grads)
     return captured, _rebuild(outputs)
 
 
@@ -277,11 +327,46 @@ def _name_parameters(guards: list, names: dict[int, str]) -> None:
             names.setdefault(id(root_of(p.grad.data)), f"{name}.grad")
 
 
-def _bound(bindings: list, t: Any) -> Any:
-    for u, g in bindings:
-        if u is t:
-            return g
-    return None
+def _written_roots(calls: list) -> set[int]:
+    """The roots of the arrays the calls write into."""
+    return {id(root_of(w)) for c in calls for w in getattr(c, "written", ()) if isinstance(w, np.ndarray)}
+
+
+def _arrays_in_outputs(out: Any) -> list:
+    kind = out[0]
+    if kind == "T":
+        return [out[1]]
+    if kind == "v":
+        return []
+    if kind == "d":
+        return [a for v in out[1].values() for a in _arrays_in_outputs(v)]
+    return [a for v in out[1] for a in _arrays_in_outputs(v)]
+
+
+def _watch_grads(tensor_class: type) -> dict[int, str]:
+    """For the capture's duration, note whether each tensor's `.grad` was first read ("get") or first set ("set")."""
+    slot = tensor_class.__dict__["grad"]
+    first: dict[int, str] = {}
+
+    class GradWatch:
+        def __get__(self, t: Any, owner: Any = None) -> Any:
+            if t is None:
+                return self
+            first.setdefault(id(t), "get")
+            return slot.__get__(t, owner)
+
+        def __set__(self, t: Any, value: Any) -> None:
+            first.setdefault(id(t), "set")
+            slot.__set__(t, value)
+
+    GradWatch.slot = slot
+    tensor_class.grad = GradWatch()
+    return first
+
+
+def _unwatch_grads(tensor_class: type) -> None:
+    watch = tensor_class.__dict__["grad"]
+    tensor_class.grad = getattr(type(watch), "slot", watch)
 
 
 def _outputs(result: Any) -> Any:

@@ -97,6 +97,8 @@ def _uses(c: Any) -> list[np.ndarray]:
 
 def _byte_view(buffer: np.ndarray) -> np.ndarray | None:
     """`buffer`'s memory as one flat uint8 array (None if it is not one dense block)."""
+    if buffer.dtype.hasobject:  # (np.frompyfunc's results: references, not numbers)
+        return None
     flat = buffer.ravel(order="K")
     if not np.shares_memory(flat, buffer) or not flat.flags.c_contiguous:
         return None
