@@ -4,6 +4,7 @@ be read and restored (`get_rng_state` / `set_rng_state`) so that an interrupted 
 from __future__ import annotations
 
 import json
+from threading import get_ident
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ def manual_seed(seed: int) -> None:
 def generator() -> np.random.Generator:
     """The current generator (`manual_seed` replaces it: read it at each use, never keep it). Inside a captured step
     a stand-in whose draws a replay repeats from the live generator (fresh numbers every time)."""
-    if _capture is not None:
+    if _capture is not None and _capture.thread == get_ident():
         return _TracingGenerator(_capture)
     return _rng
 

@@ -58,7 +58,7 @@ class Adam(Optimizer):
             else:
                 g = g + wd * p  # a new array: the gradient itself is left alone
         # One temporary, reused in place by every line below.
-        tmp = np.subtract(g, m)
+        tmp = np.subtract(g, m, out=self._temporary(p))
         tmp *= 1 - beta1
         m += tmp  # m + (1 − β₁)(g − m), PyTorch's lerp
         v *= beta2

@@ -36,6 +36,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
+        self._scratch: dict[int, np.ndarray] = {}  # id(parameter array) -> a temporary of its shape (_temporary)
         groups = list(params)
         if not groups:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -124,6 +125,14 @@ class Optimizer:
 
         _capture.host_call(update, f"{type(self).__name__}.step()   # {len(grads)} parameters updated in place; "
                                    "settings and state read at each replay", reads=[g for _, _, g in grads])
+
+    def _temporary(self, p: np.ndarray) -> np.ndarray:
+        """A scratch array of p's shape and dtype, kept from step to step: an update allocates nothing (memory that
+        stays warm; and a replayed step, `tinygrad_np.jit`, allocates nothing at all). Not part of the state."""
+        buf = self._scratch.get(id(p))
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+            buf = self._scratch[id(p)] = np.empty_like(p)
+        return buf
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError

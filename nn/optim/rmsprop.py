@@ -54,7 +54,7 @@ class RMSprop(Optimizer):
         if wd != 0:
             g = g + wd * p  # a new array: the gradient itself is left alone
         s = state["square_avg"]
-        tmp = np.multiply(g, g)  # one temporary, reused in place by every line below
+        tmp = np.multiply(g, g, out=self._temporary(p))  # one temporary, reused in place by every line below
         tmp *= 1 - alpha
         s *= alpha
         s += tmp

@@ -46,4 +46,4 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += g if dampening == 0 else (1 - dampening) * g
             g = g + momentum * buf if group["nesterov"] else buf
-        p -= lr * g
+        p -= np.multiply(g, lr, out=self._temporary(p))  # lr · g, in a kept temporary

@@ -23,6 +23,7 @@ What a replay sees afresh, and what it checks (a failed check captures again; it
 from __future__ import annotations
 
 import gc
+from threading import get_ident
 from typing import Any, Callable
 
 import numpy as np
@@ -30,22 +31,24 @@ import numpy as np
 from tinygrad_np.capture.program import Program
 from tinygrad_np.capture.trace import README_CAPTURE, BranchMismatch, CaptureError, Recorder, Traced, root_of
 
-__all__ = ["jit", "CaptureError", "Traced", "capturing", "host_call", "guard_attribute"]
+__all__ = ["jit", "CaptureError", "Traced", "capturing", "host_call", "guard_state"]
 
 _active: list[Recorder | None] = [None]  # the capture in progress (one at a time, in this process)
 _guards: list[list | None] = [None]  # attribute guards the capture in progress collects
 
 
 def capturing() -> Recorder | None:
-    """The recorder of the capture in progress, or None."""
-    return _active[0]
+    """The recorder of the capture in progress in this thread, or None (a capture records only its own thread)."""
+    rec = _active[0]
+    return rec if rec is not None and rec.thread == get_ident() else None
 
 
-def guard_attribute(obj: Any, name: str) -> None:
-    """During a capture: the replay requires `obj.<name>` to keep its current value (a module's `training`)."""
+def guard_state(obj: Any, state: Callable[[Any], Any]) -> None:
+    """During a capture (in this thread): a replay requires `state(obj)` to be what it is now (a module's mode and
+    settings); where it is not, the step is captured again."""
     guards = _guards[0]
-    if guards is not None and not any(o is obj and n == name for o, n, _ in guards):
-        guards.append((obj, name, getattr(obj, name)))
+    if guards is not None and capturing() is not None and not any(o is obj and f is state for o, f, _ in guards):
+        guards.append((obj, state, state(obj)))
 
 
 def host_call(fn: Callable[[], None], label: str, reads: tuple = ()) -> None:
@@ -111,16 +114,28 @@ class jit:
         return result
 
 
+def _tensor_class() -> type:
+    global _TENSOR
+    if _TENSOR is None:
+        from tinygrad_np.tensor import Tensor  # (tensor.py imports this package)
+
+        _TENSOR = Tensor
+    return _TENSOR
+
+
+_TENSOR = None
+
+
 def _signature(args: tuple, kwargs: dict) -> Any:
     """What selects a program: the arguments' shapes and dtypes, and the values of those that are not arrays."""
-    return tuple(map(_sig, args)), tuple(sorted((k, _sig(v)) for k, v in kwargs.items()))
+    if kwargs:
+        return tuple(map(_sig, args)), tuple(sorted((k, _sig(v)) for k, v in kwargs.items()))
+    return tuple(map(_sig, args))
 
 
 def _sig(a: Any) -> Any:
     # (a module-level function: a nested recursive one would make a reference cycle at every call)
-    from tinygrad_np.tensor import Tensor
-
-    if isinstance(a, Tensor):
+    if isinstance(a, _tensor_class()):
         return ("T", a.data.shape, a.data.dtype.str, a._requires_grad)
     if isinstance(a, np.ndarray):
         return ("A", a.shape, a.dtype.str)
@@ -299,8 +314,8 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
                 checks.append(lambda t=t, g=grad.data: t.grad is not None and t.grad.data is g)
             else:
                 checks.append(lambda t=t: t.grad is not None)
-    for obj, name, value in guards:
-        checks.append(lambda obj=obj, name=name, value=value: getattr(obj, name) == value)
+    for obj, state, value in guards:
+        checks.append(lambda obj=obj, state=state, value=value: state(obj) == value)
     checks.append(lambda: _grad_enabled_now() == grad_mode)
     # inputs read only as whole arguments are passed as they come; the others are copied into their buffer (and,
     # where the step writes into them, copied back out to the caller's array, as an in-place change would)
@@ -347,16 +362,19 @@ def _watch_grads(tensor_class: type) -> dict[int, str]:
     """For the capture's duration, note whether each tensor's `.grad` was first read ("get") or first set ("set")."""
     slot = tensor_class.__dict__["grad"]
     first: dict[int, str] = {}
+    thread = get_ident()
 
     class GradWatch:
         def __get__(self, t: Any, owner: Any = None) -> Any:
             if t is None:
                 return self
-            first.setdefault(id(t), "get")
+            if get_ident() == thread:
+                first.setdefault(id(t), "get")
             return slot.__get__(t, owner)
 
         def __set__(self, t: Any, value: Any) -> None:
-            first.setdefault(id(t), "set")
+            if get_ident() == thread:
+                first.setdefault(id(t), "set")
             slot.__set__(t, value)
 
     GradWatch.slot = slot

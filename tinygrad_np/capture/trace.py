@@ -13,6 +13,7 @@ writing a traced value into an array made outside the capture.
 from __future__ import annotations
 
 import operator
+from threading import get_ident
 from typing import Any, Callable
 
 import numpy as np
@@ -117,36 +118,43 @@ class Traced(NDArrayOperatorsMixin):
                              f"the operations tinygrad_np captures). Run this step without capture. See "
                              f"{README_CAPTURE}.")
 
-    # values that would leave the recording
+    # values that would leave the recording: refused in the capturing thread; another thread (which a capture
+    # does not record) reads the real array
+    def _escape(self, what: str) -> np.ndarray:
+        if self.recorder.thread != get_ident():
+            return self.value
+        raise _refuse(what)
+
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        raise _refuse("np.asarray (or another NumPy function that reads the raw memory)")
+        value = self._escape("np.asarray (or another NumPy function that reads the raw memory)")
+        return value if dtype is None else value.astype(dtype, copy=False)
 
     def __bool__(self) -> bool:
-        raise _refuse("the truth value (an `if` or `while` on a tensor's value)")
+        return bool(self._escape("the truth value (an `if` or `while` on a tensor's value)"))
 
     def __float__(self) -> float:
-        raise _refuse("float()")
+        return float(self._escape("float()"))
 
     def __int__(self) -> int:
-        raise _refuse("int()")
+        return int(self._escape("int()"))
 
     def __index__(self) -> int:
-        raise _refuse("use as an index or a count")
+        return self._escape("use as an index or a count").__index__()
 
     def __complex__(self) -> complex:
-        raise _refuse("complex()")
+        return complex(self._escape("complex()"))
 
     def __iter__(self) -> Any:
-        raise _refuse("iteration (a Python loop over a tensor's values)")
+        return iter(self._escape("iteration (a Python loop over a tensor's values)"))
 
     def item(self, *args: Any) -> Any:
-        raise _refuse(".item()")
+        return self._escape(".item()").item(*args)
 
     def tolist(self) -> Any:
-        raise _refuse(".tolist()")
+        return self._escape(".tolist()").tolist()
 
     def tobytes(self, *args: Any, **kwargs: Any) -> bytes:
-        raise _refuse(".tobytes()")
+        return self._escape(".tobytes()").tobytes(*args, **kwargs)
 
     def as_strided(self, shape: tuple[int, ...], strides: tuple[int, ...], writeable: bool = True) -> Traced:
         """`np.lib.stride_tricks.as_strided` of the stand-in (NumPy's own does not dispatch: conv.py calls this)."""
@@ -224,6 +232,7 @@ class Recorder:
         self.made: dict[int, np.ndarray] = {}  # id(root) -> root array, for the arrays calls made
         self.known: dict[int, np.ndarray] = {}  # id(root) -> root, for inputs and the data of tensors found alive
         self.closed = False
+        self.thread = get_ident()  # the capturing thread: other threads' work is not the step's (passed through)
 
     def trace(self, value: np.ndarray, source: bool = True) -> Traced:
         """A stand-in for `value`, whose memory is from now on the capture's (an input, a tensor's data)."""
@@ -237,6 +246,8 @@ class Recorder:
         return key in self.made or key in self.known
 
     def call(self, func: Callable, args: tuple, kwargs: dict) -> Any:
+        if self.thread != get_ident():  # another thread's eager work on a tensor the capture traces: done, unrecorded
+            return func(*_unwrap(args), **_unwrap(kwargs))
         if self.closed:
             raise CaptureError(f"{_name(func)}: this array belongs to a captured step that has finished; tensors "
                                "made inside a captured step are only valid inside it (return them from the step).")
@@ -278,6 +289,8 @@ class Recorder:
 
     def branch(self, condition: np.ndarray) -> bool:
         outcome = bool(condition)
+        if self.thread != get_ident():
+            return outcome
         self.calls.append(Call(_Branch(outcome), (condition,), {}, (), "write", ()))
         return outcome
 
