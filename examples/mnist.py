@@ -3,10 +3,15 @@
     python examples/mnist.py                         # the defaults reach >= 98% test accuracy
     python examples/mnist.py --layers 784,128,64,10 --optimizer sgd --lr 0.1 --epochs 10
     python examples/mnist.py --save model.npz        # then: python examples/mnist.py --eval model.npz
+    python examples/mnist.py --no-jit                # every step through the autograd graph (same results)
 
 MNIST is read from --data-dir, else $TINYGRAD_NP_DATA, else ~/.cache/tinygrad_np/mnist (downloaded if missing).
 The plots go to out/mlp/ (--out-dir); a mistake on the command line or a bad file ends with a one-line error (exit
 code 2 for the options, 1 for files), not a traceback.
+
+Each training step (zero_grad, forward, loss, backward, optimizer step) runs under `tinygrad_np.jit` by default: the
+first call with a batch shape runs eagerly, the second is captured as NumPy calls, and later ones replay them on
+fixed buffers, bit for bit what the eager step computes. --no-jit runs every step through the autograd graph.
 
 The pieces are importable, so another model reuses the whole pipeline (CLI, training, report, plots):
 
@@ -109,6 +114,9 @@ def build_parser(description: Optional[str] = None, *, mlp: bool = True,
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bars (they are drawn only on a terminal anyway; the per-epoch lines stay)")
+    p.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
+                   help="capture the training step (tinygrad_np.jit) and replay it as plain NumPy calls: the same "
+                        "results bit for bit, without building a graph per step; --no-jit runs every step eagerly")
     p.set_defaults(model="mlp")  # stored with --save, so that --eval knows which script's model a file holds
     return p
 
@@ -308,11 +316,12 @@ def run(args: argparse.Namespace, build_model: ModelBuilder = build_mlp, input_s
     loader = DataLoader(data["x_train"], data["y_train"], batch_size=args.batch_size, shuffle=True, seed=args.seed)
     log(f"model: {_describe(model, args)}")
     log(f"training: {args.optimizer} lr {args.lr:g} ({args.lr_schedule} schedule), batch {args.batch_size}, "
-        f"{args.epochs} epochs, weight decay {args.weight_decay:g}, seed {args.seed}\n")
+        f"{args.epochs} epochs, weight decay {args.weight_decay:g}, seed {args.seed}, "
+        f"{'captured steps (--jit)' if args.jit else 'eager steps (--no-jit)'}\n")
 
     train_start = time.perf_counter()
     history = fit(model, optimizer, loader, data["x_val"], data["y_val"], args.epochs, scheduler,
-                  show_progress=not args.no_progress, log=log)
+                  show_progress=not args.no_progress, log=log, capture=args.jit)
     train_seconds = time.perf_counter() - train_start
     accuracy = report(model, data, out_dir, log)
     if out_dir is not None and plot_training_curves(history, out_dir / "training_curves.png"):

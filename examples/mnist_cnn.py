@@ -5,7 +5,8 @@
     python examples/mnist_cnn.py --save cnn.npz       # then: python examples/mnist_cnn.py --eval cnn.npz
 
 The options, output, plots and saving are mnist.py's (this script only supplies the model to its pipeline), without
-its MLP option --layers; --dropout acts before the final Linear layer, and the plots go to out/cnn/.
+its MLP option --layers; --dropout acts before the final Linear layer, and the plots go to out/cnn/. --jit/--no-jit
+captures the training step (convolutions, BatchNorm and all) or runs it eagerly, as in mnist.py: the same results.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ except ImportError:  # run from a source checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import nn
 from nn.data import DataLoader
-from tinygrad_np import Tensor, no_grad
+from tinygrad_np import Tensor, jit, no_grad
 
 # ---------------------------------------------------------------------------------------------------------------
 # the command line
@@ -168,19 +168,34 @@ class _Silent:
 # training and evaluation
 
 
+def make_train_step(model: nn.Module, optimizer: nn.optim.Optimizer, capture: bool = False
+                    ) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """One gradient step on a batch `(x, y)`; returns the loss and the logits, as Tensors. With `capture` the step
+    is wrapped in `tinygrad_np.jit`: the first call with a batch shape runs eagerly, the second is captured, later
+    ones replay the captured NumPy calls (the epoch's smaller last batch gets its own capture). Nothing in the step
+    reads a value into Python (no `.item()`): the caller reads the returned Tensors."""
+    def train_step(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        optimizer.zero_grad()
+        logits = model(x)
+        loss = nn.functional.cross_entropy(logits, y)  # one fused node: softmax + negative log-likelihood
+        loss.backward()  # d loss / d logits = (softmax(logits) - onehot(y)) / batch, then back through the layers
+        optimizer.step()
+        return loss, logits
+
+    return jit(train_step) if capture else train_step
+
+
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: nn.optim.Optimizer, desc: str = "",
-                    show_progress: bool = True) -> tuple[float, float]:
+                    show_progress: bool = True, step: Optional[Callable] = None) -> tuple[float, float]:
     """One pass over `loader` in training mode; returns the epoch's mean loss and accuracy (on the batches as they
-    were trained, i.e. with dropout active and the weights still moving)."""
+    were trained, i.e. with dropout active and the weights still moving). `step` (default: an eager
+    `make_train_step(model, optimizer)`) does each batch's gradient step."""
+    step = step or make_train_step(model, optimizer)
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     bar = progress(loader, len(loader), desc, show_progress)
     for x, y in bar:
-        logits = model(x)
-        loss = nn.functional.cross_entropy(logits, y)  # one fused node: softmax + negative log-likelihood
-        optimizer.zero_grad()
-        loss.backward()  # d loss / d logits = (softmax(logits) - onehot(y)) / batch, then back through the layers
-        optimizer.step()
+        loss, logits = step(x, y)
         n = len(y)
         total_loss += loss.item() * n
         correct += int((logits.data.argmax(axis=1) == y.data).sum())
@@ -206,9 +221,11 @@ def evaluate(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 2
 
 def fit(model: nn.Module, optimizer: nn.optim.Optimizer, train_loader: DataLoader, x_val: np.ndarray,
         y_val: np.ndarray, epochs: int, scheduler: Optional[Any] = None, show_progress: bool = True,
-        log: Callable[[str], None] = print) -> dict[str, list[float]]:
+        log: Callable[[str], None] = print, capture: bool = False) -> dict[str, list[float]]:
     """Train for `epochs`, logging one line per epoch; returns the history (lists per epoch: train_loss, train_acc,
-    val_loss, val_acc, lr, seconds). With an empty validation set, val_loss/val_acc are NaN."""
+    val_loss, val_acc, lr, seconds). With an empty validation set, val_loss/val_acc are NaN. With `capture` the
+    training step is captured and replayed (make_train_step): bit for bit the same results."""
+    step = make_train_step(model, optimizer, capture)
     history: dict[str, list[float]] = {k: [] for k in ("train_loss", "train_acc", "val_loss", "val_acc", "lr",
                                                         "seconds")}
     width = len(str(epochs))
@@ -216,7 +233,7 @@ def fit(model: nn.Module, optimizer: nn.optim.Optimizer, train_loader: DataLoade
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         desc = f"epoch {epoch:>{width}}/{epochs}"
-        train_loss, train_acc = train_one_epoch(model, train_loader, optimizer, desc, show_progress)
+        train_loss, train_acc = train_one_epoch(model, train_loader, optimizer, desc, show_progress, step)
         val_loss, val_acc = evaluate(model, x_val, y_val)[:2] if len(y_val) else (float("nan"), float("nan"))
         if scheduler is not None:
             scheduler.step()

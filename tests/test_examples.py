@@ -170,6 +170,52 @@ def test_mnist_pipeline_takes_another_model_builder(mnist_dir):
     assert result["test_accuracy"] > 0.5 and any("Sequential" in line for line in lines)
 
 
+JIT_RUNS = {  # a few epochs, so that steps are replayed, the epoch's smaller last batch included
+    "mnist.py": ["--limit", "1000", "--epochs", "3", "--layers", "784,32,10"],
+    "mnist_cnn.py": ["--limit", "1000", "--epochs", "3", "--channels", "4,8", "--dropout", "0.2"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(JIT_RUNS))
+def test_jit_trains_exactly_as_eager(tmp_path, mnist_dir, script):
+    # --jit replays captured NumPy calls: the same figures and the same weights, bit for bit, as --no-jit.
+    runs = {}
+    for flag in ("--jit", "--no-jit"):
+        path = tmp_path / f"{flag[2:]}.npz"
+        result = run([script, flag, *JIT_RUNS[script], "--no-plots", "--save", str(path)])
+        assert result.returncode == 0, result.stderr
+        assert ("captured steps (--jit)" if flag == "--jit" else "eager steps (--no-jit)") in result.stdout
+        figures = re.findall(r"^(epoch .*lr \S+)|^(test accuracy: .*)$", result.stdout, re.MULTILINE)
+        runs[flag] = figures, nn.load(path)["model"]
+    (jit_figures, jit_weights), (eager_figures, eager_weights) = runs["--jit"], runs["--no-jit"]
+    assert len(jit_figures) == 4 and jit_figures == eager_figures  # 3 epoch lines (without their times), the test
+    test_accuracy = float(re.search(r"(\d+\.\d\d)%", jit_figures[-1][1]).group(1))
+    assert test_accuracy > 50  # it trained (10% is chance)
+    assert jit_weights.keys() == eager_weights.keys()
+    for name in jit_weights:
+        assert np.array_equal(np.asarray(jit_weights[name]), np.asarray(eager_weights[name])), name
+
+
+def test_jit_step_is_replayed(mnist_dir):
+    # The captured step really replays (it does not quietly run eagerly or capture again), the last batch included.
+    from nn.data import DataLoader
+    from tinygrad_np import Tensor
+
+    args = mnist_cnn.build_parser().parse_args(["--data-dir", str(mnist_dir), "--limit", "400", "--channels", "4"])
+    data = mnist.load_data(args, mnist_cnn.INPUT_SHAPE)
+    Tensor.manual_seed(0)
+    model = mnist_cnn.build_cnn(args)
+    step = training.make_train_step(model, mnist.make_optimizer(args, model), capture=True)
+    loader = DataLoader(data["x_train"], data["y_train"], batch_size=64, shuffle=True, seed=0)  # 5 x 64, then 40
+    model.train()
+    for _ in range(3):
+        for xb, yb in loader:
+            loss, logits = step(xb, yb)
+            assert np.isfinite(loss.item()) and logits.shape == (len(yb), 10)
+    assert step.captures == 2  # one per batch shape
+    assert step.replays == 3 * 6 - 2 * 2  # all the calls but each shape's eager call and its capture
+
+
 def test_xor_reaches_100_percent():
     for seed in range(5):
         model, losses = xor.train(seed=seed)

@@ -10,15 +10,20 @@
 
 The first call runs the step as usual (modules and optimizers make their state). The second runs it again,
 recording every NumPy call that touches the step's data (trace.py), and plans the calls onto fixed buffers
-(program.py). From the third call on the step is replayed: the arguments are copied into the input buffers and the
-NumPy calls run in order, with no Tensor, no node and no graph walk. `print(train_step.program)` shows them.
+(program.py). From the third call on the step is replayed: the caller's arrays are passed to the recorded NumPy
+calls (or copied into the input buffers) and the calls run in order, with no Tensor, no node and no graph walk.
+`print(train_step.program)` shows them.
 
 What a replay sees afresh, and what it checks (a failed check captures again; it never replays wrongly):
 - the arguments' shapes and dtypes (and the values of arguments that are not arrays) select the program;
-- each parameter's data and grad arrays must be the ones captured (`load_state_dict` copies into them in place);
-- each module's train/eval mode and the grad mode must be as captured;
+- each tensor's data array and requires_grad, and a `.grad` that the step reads before it sets it, must be as
+  captured (`load_state_dict` copies into the parameters' arrays in place, so it is seen);
+- each module the step called must have the mode and settings it had (`nn.module._module_state`), and the grad
+  mode must be as captured;
 - an optimizer's step is a call into the optimizer at every replay: its learning rate, its state, a scheduler's
-  changes are read live; random draws (dropout) are drawn afresh from tinygrad_np's generator.
+  changes are read live; random draws (dropout) are drawn afresh from tinygrad_np's generator;
+- a check the library made on values (`trace.branch`) is made again: if it comes out otherwise, that call runs
+  eagerly (or raises CaptureError once the replay has changed something).
 """
 from __future__ import annotations
 
