@@ -8,7 +8,7 @@ tinygrad_np.tensor import Tensor` keeps working; `import tinygrad_np.tensor as m
 """
 import numpy as _np
 
-from tinygrad_np import autograd  # first: tensor imports it
+from tinygrad_np import autograd, malloc  # autograd first: tensor imports it
 from tinygrad_np.autograd import (
                                   Function,
                                   detect_anomaly,
@@ -42,6 +42,8 @@ from tinygrad_np.tensor import (
                                 stack,
                                 where,
 )
+
+malloc.apply_default_policy()  # glibc's allocator thresholds, once (tinygrad_np/malloc.py; TINYGRAD_NP_MALLOC=off)
 
 # ----------------------------------------------------------------------------------------------------- dtypes
 float16, float32, float64 = _np.float16, _np.float32, _np.float64

@@ -1,42 +1,50 @@
 """glibc's allocator, set once for array-heavy training loops: the default policy applied at `import tinygrad_np`.
 
 **The problem.** glibc serves a block above its *mmap threshold* with a fresh `mmap` (returned by `munmap` on
-free), and gives the free memory at the top of its heap back to the kernel whenever it exceeds the *trim threshold*;
-either way the next step's temporaries are page-faulted in again, zeroed by the kernel, 4 KiB at a time. Both
-thresholds are dynamic: they start at 128 KiB, and freeing an mmapped block of size S (up to 32 MiB) raises the mmap
-threshold to S and the trim threshold to 2·S. So a step's cost depended on the largest block the process happened
-to free *before* (the allocation history), not on the step: measured with benchmarks/bench_alloc_history.py, the
-MNIST CNN step (batch 64) took 3,400-6,000 minor faults per step after loading MNIST or in a fresh process (its
-temporaries, ~25-30 MiB, exceed a trim threshold of 2 x 7.5 MiB) and none after a 31 MB array had been freed;
-an MLP step whose process never freed more than one step's 392 KiB block (trim threshold 784 KiB) faulted ~110
-times per step under two BLAS threads, and not at all after anything larger had been freed.
+free), and hands the free memory at the top of its heap back to the kernel whenever it exceeds the *trim
+threshold*; either way the next step's temporaries are page-faulted in again and zeroed by the kernel, 4 KiB at a
+time. Both thresholds are dynamic: they start at 128 KiB, and freeing an mmapped block of S bytes (S up to 32 MiB)
+raises the mmap threshold to S and the trim threshold to 2·S. So a training step's cost depended on the largest block
+its process had happened to free *before*, not on the step. Measured with benchmarks/bench_alloc_history.py (glibc
+2.36): the MNIST CNN step (batch 64) frees ~25-30 MiB at the top of the heap, and loading MNIST leaves the trim
+threshold at 2 x 7.5 MiB, so after loading MNIST (and after keeping other arrays, or training another model) it
+faulted 3,000-6,600 times per step and ran at 14-19 ms instead of 8; after a 24 MB array had been freed, or if
+the loader's 31 MB test set had been dropped, not at all. A deeper MLP (784-512-512-512-10) in a process that never
+freed a block larger than its own faulted 1,000 times per step. The issue's MLP (784-128-10) fell off the same way
+under two BLAS threads (170-220 faults per step) until the optimizers stopped allocating per step; it frees too
+little now to reach even glibc's lowest trim threshold.
 
-**The policy.** Fix both thresholds, so that no history changes them (a fixed value also switches glibc's dynamic
+**The policy.** Fix both thresholds, so that no history moves them (setting one also switches glibc's dynamic
 adjustment off):
 
-- `M_MMAP_THRESHOLD` = 32 MiB: blocks up to 32 MiB come from the heap and are recycled warm. It is the most glibc
-  accepts (and the most its own dynamic rule ever reaches), so this is the state glibc adapts to by itself after a
-  process has freed one 32 MiB block, reached at once. The CNN needs at least 8 MiB (its im2col columns, 7.2 MB);
-  a 64x16x28x28 convolution's columns take 29 MB. Larger blocks are still mmapped every time: no setting of
-  glibc changes that.
-- `M_TRIM_THRESHOLD` = 128 MiB: the free memory at the top of the heap is kept up to 128 MiB before glibc hands it
-  back. What a step frees there must fit below it, or the step faults it back in every time: measured, the MLP
-  needs more than 0.5 MiB (784-128-10, batch 128), the CNN training step more than 24 MiB (more than 2 x 7.5 MiB,
-  which is why it fell off the cliff), the 64x16x28x28 -> 32 convolution forward + backward more than 72 MiB
-  (64 MiB, twice the mmap threshold as glibc's own rule would make it, still faulted 2,400 times per call). 128
-  MiB covers all of these with margin; the old opt-in value (512 MiB) held four times as much for no measured gain.
+- `M_MMAP_THRESHOLD` = 32 MiB: blocks up to 32 MiB come from the heap and are recycled warm. It is the ceiling of
+  glibc's own rule on 64-bit (and the most older glibc versions accept), so this is the state glibc adapts to by
+  itself once a process has freed a 32 MiB block, reached at once. Higher (glibc 2.36 accepts it) would put data
+  sets and whole models in the heap, where one freed below the top is never given back. The CNN step needs 8 MiB
+  or more (4 MiB still left 230 faults per step: its im2col columns are 7.2 MB); a 64x16x28x28 convolution's
+  columns take 29 MB. Blocks above 32 MiB are mmapped every time, as under glibc's default.
+- `M_TRIM_THRESHOLD` = 128 MiB: up to 128 MiB of free memory at the top of the heap is kept before glibc hands it
+  back. What a step frees there must fit below it, or the step faults it back in every time: the CNN step needs
+  more than 24 MiB (at 24 MiB it still faulted 4,600 times per step, at 32 none), the 64x16x28x28 -> 32 convolution
+  of bench_conv.py (forward + backward) more than 72 MiB (at 64 MiB, glibc's own 2 x 32 MiB, it faulted 2,400-5,200
+  times per call; at 80 none). 128 MiB covers both with margin; the old opt-in value (512 MiB) held four times as
+  much for nothing measured.
 
-**The cost.** Up to 128 MiB of freed heap memory at the top of the heap stays in the process rather than going back
-to the OS (typically a step's temporaries, which the next step reuses); free blocks below 32 MiB inside the heap
-stay too, as they would once glibc's own threshold has risen. Blocks above 32 MiB (a data set, a big model) are
-unaffected: mmapped, and returned on free. `release()` (glibc's `malloc_trim(0)`) hands every free page back
-when a process is done training. Results never change: only where memory comes from.
+**The cost.** Freed memory up to 128 MiB at the top of the heap stays in the process instead of going back to the OS
+(in a training loop: a step's temporaries, which the next step reuses), and free blocks up to 32 MiB inside the heap
+stay too, as they do under glibc's default once its threshold has risen. Measured: a process that trained the CNN
+and dropped it stayed 37 MB above its resident size before (glibc's default: 5 MB); the MNIST MLP run of bench_memory.py
+peaked at 269 MB (268 MB without the policy) and held 261 MB between epochs (255 MB). Blocks above 32 MiB (a data
+set, a large model) are untouched: mmapped, and returned on free. `release()` (glibc's `malloc_trim(0)`) hands every
+free page back, for a process that is done training (after it, the CNN process above was back to +4 MB). Results
+never change: only where memory comes from.
 
-**Who decides.** The policy is applied only where the process's malloc is glibc's (not on macOS, Windows, musl, or
-under an `LD_PRELOAD`ed jemalloc/tcmalloc); never when the user set any of these thresholds (glibc's
-`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`, `MALLOC_MMAP_MAX_`, or the
-`glibc.malloc.*` tunables of the same names in `GLIBC_TUNABLES`); and not when `TINYGRAD_NP_MALLOC` is `default`,
-`off` or `0`. `policy()` says what was done and why, `describe()` in one line (the benchmarks print it).
+**Who decides.** The policy is applied only where the process's malloc is glibc's (not on macOS, Windows or musl,
+nor under an `LD_PRELOAD`ed jemalloc or tcmalloc); never when the user has set one of these knobs (glibc's
+`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`, `MALLOC_MMAP_MAX_`, or the `glibc.malloc.*`
+tunables of the same names in `GLIBC_TUNABLES`: the user's setting stands, and glibc's dynamic rule with it); and not
+when `TINYGRAD_NP_MALLOC` is `default`, `off` or `0`. `policy()` says what was done and why, `describe()` in one
+line (benchmarks print it). `tune_malloc()` is the same setting made explicitly.
 """
 from __future__ import annotations
 
@@ -47,7 +55,7 @@ import sys
 import warnings
 from typing import Any
 
-MMAP_THRESHOLD = 32 << 20  # bytes: glibc's maximum for M_MMAP_THRESHOLD on 64-bit (HEAP_MAX_SIZE / 2)
+MMAP_THRESHOLD = 32 << 20  # bytes: the ceiling of glibc's dynamic rule on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX)
 TRIM_THRESHOLD = 128 << 20  # bytes: see the module docstring for the measurements behind both numbers
 
 ENV_VAR = "TINYGRAD_NP_MALLOC"
@@ -59,8 +67,7 @@ GLIBC_ENV_VARS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TO
 GLIBC_TUNABLES = ("glibc.malloc.mmap_threshold", "glibc.malloc.trim_threshold", "glibc.malloc.top_pad",
                   "glibc.malloc.mmap_max")
 
-_M_TRIM_THRESHOLD = -1
-_M_TOP_PAD = -2
+_M_TRIM_THRESHOLD = -1  # mallopt's parameter numbers (malloc.h)
 _M_MMAP_THRESHOLD = -3
 
 # What has been done to the allocator in this process (policy() returns a copy). `state` is one of:
@@ -111,17 +118,18 @@ def _user_setting() -> str | None:
 
 
 def _set(libc: Any, mmap_threshold: int, trim_threshold: int, by: str) -> bool:
+    """Both thresholds, or (mallopt refusing the mmap threshold: too large for an older glibc) neither."""
     ok_mmap = bool(libc.mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)))
-    ok_trim = bool(libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
+    ok_trim = ok_mmap and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(trim_threshold)))
     if ok_mmap and ok_trim:
         _state.update(state="applied", by=by, mmap_threshold=int(mmap_threshold), trim_threshold=int(trim_threshold),
                       reason=f"mallopt(M_MMAP_THRESHOLD, {_mib(mmap_threshold)}), "
                              f"mallopt(M_TRIM_THRESHOLD, {_mib(trim_threshold)})")
     else:
-        refused = [name for name, ok in (("M_MMAP_THRESHOLD", ok_mmap), ("M_TRIM_THRESHOLD", ok_trim)) if not ok]
+        refused = f"M_TRIM_THRESHOLD {_mib(trim_threshold)}" if ok_mmap else \
+            f"M_MMAP_THRESHOLD {_mib(mmap_threshold)} (older glibc: at most 32 MiB on 64-bit; nothing was set)"
         _state.update(state="failed", by=by, mmap_threshold=int(mmap_threshold) if ok_mmap else None,
-                      trim_threshold=int(trim_threshold) if ok_trim else None,
-                      reason=f"mallopt refused {' and '.join(refused)} (M_MMAP_THRESHOLD is at most 32 MiB)")
+                      trim_threshold=None, reason=f"mallopt refused {refused}")
     return ok_mmap and ok_trim
 
 
@@ -170,12 +178,12 @@ def describe() -> str:
     if p["state"] == "applied":
         return (f"malloc: mmap threshold {_mib(p['mmap_threshold'])}, trim threshold {_mib(p['trim_threshold'])} "
                 f"({p['by']}; {ENV_VAR}=off for glibc's dynamic default)")
-    return f"malloc: glibc's default, dynamic thresholds ({p['state']}: {p['reason']})"
+    return f"malloc: not set by tinygrad_np ({p['state']}: {p['reason']})"
 
 
 def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD, *,
                 force: bool = False) -> bool:
-    """Set glibc's mmap threshold (at most 32 MiB) and trim threshold; True if both were set.
+    """Set glibc's mmap threshold (older glibc refuses more than 32 MiB) and trim threshold; True if both were set.
 
     The explicit form of the default policy (which `import tinygrad_np` already applies), kept for code that calls
     it. Unless `force`, it respects the same choices as the policy: False, changing nothing, where the process's
