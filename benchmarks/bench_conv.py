@@ -9,7 +9,8 @@ slowed whatever ran right after it (by 3x, measured on a 1 ms convolution): in a
 same contender. The CNN contenders start from the same weights and see the same batches; afterwards the tinygrad_np
 and NumPy weights are compared, which shows that both did the same work.
 
-    python -m benchmarks.bench_conv [--repeats 30] [--steps 20] [--malloc default|tuned]
+    python -m benchmarks.bench_conv [--repeats 30] [--steps 20]
+    TINYGRAD_NP_MALLOC=off python -m benchmarks.bench_conv     # under glibc's own (dynamic) allocator thresholds
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python -m benchmarks.bench_conv     # everyone on one thread
 """
 from __future__ import annotations
@@ -27,8 +28,7 @@ from benchmarks import reference_cnn
 from benchmarks.common import interleaved, median, table
 from nn import datasets
 from nn.conv import Conv2d, MaxPool2d
-from tinygrad_np import Tensor
-from tinygrad_np.malloc import tune_malloc
+from tinygrad_np import Tensor, malloc
 
 # (batch, C_in, C_out, height = width): the MNIST CNN's two layers, and the second one at full resolution
 CONV_SHAPES = [(64, 1, 16, 28), (64, 16, 32, 14), (64, 16, 32, 28)]
@@ -189,12 +189,11 @@ def cnn_table(repeats: int, steps: int, torch) -> str:
     return table(title, ["system", "ms / step", "× NumPy"] + (["× PyTorch"] if torch else []), rows) + notes
 
 
-def run(repeats: int = 30, steps: int = 20, malloc: str = "default") -> str:
-    tuned = malloc == "tuned" and tune_malloc()
+def run(repeats: int = 30, steps: int = 20) -> str:
     torch = _torch()
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     torch_threads = torch.get_num_threads() if torch is not None else "-"
-    header = (f"allocator {'tuned' if tuned else 'default'}; threads: OPENBLAS_NUM_THREADS={blas_threads}, PyTorch "
+    header = (f"{malloc.describe()}; threads: OPENBLAS_NUM_THREADS={blas_threads}, PyTorch "
               f"{torch_threads}; {os.cpu_count()} CPUs")
     return header + "\n" + conv_table(repeats, torch) + "\n" + cnn_table(max(repeats // 3, 3), steps, torch)
 
@@ -203,9 +202,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30, help="interleaved runs of each conv2d contender")
     parser.add_argument("--steps", type=int, default=20, help="CNN training steps per timed run")
-    parser.add_argument("--malloc", choices=["default", "tuned"], default="default")
     args = parser.parse_args()
-    print(run(args.repeats, args.steps, args.malloc))
+    print(run(args.repeats, args.steps))
 
 
 if __name__ == "__main__":

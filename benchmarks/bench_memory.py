@@ -3,7 +3,7 @@ hold (the dataset as float32, the model, one step's activations and gradients), 
 
 Run it in a fresh process (run_all.py does), so that the peak belongs to this run alone:
 
-    python -m benchmarks.bench_memory [--epochs 3] [--malloc default|tuned]
+    python -m benchmarks.bench_memory [--epochs 3]     (TINYGRAD_NP_MALLOC=off: under glibc's own thresholds)
 """
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ import gc
 import nn
 from benchmarks.bench_mlp import BATCH, LR, batches, training_data
 from benchmarks.common import minor_faults, peak_rss_bytes, rss_bytes, table
-from tinygrad_np import Tensor
-from tinygrad_np.malloc import tune_malloc
+from tinygrad_np import Tensor, malloc
 
 MB = 1 << 20
 
 
-def run(epochs: int = 3, layers: tuple[int, ...] = (784, 128, 10), malloc: str = "default") -> str:
-    tuned = malloc == "tuned" and tune_malloc()
+def run(epochs: int = 3, layers: tuple[int, ...] = (784, 128, 10)) -> str:
     start_rss = rss_bytes()
     x_train, y_train, x_test, source = training_data()
     gc.collect()
@@ -55,16 +53,15 @@ def run(epochs: int = 3, layers: tuple[int, ...] = (784, 128, 10), malloc: str =
         ["growth from first to last epoch", f"{(rss_per_epoch[-1] - rss_per_epoch[0]) / MB:+.1f} MB"],
         ["minor page faults per step, by epoch", ", ".join(f"{f:.0f}" for f in faults_per_step)],
     ]
-    return table(f"Memory of an MNIST run ({'-'.join(map(str, layers))}, {epochs} epochs, {source}; allocator "
-                 f"{'tuned' if tuned else 'default'})", ["measure", "value"], rows)
+    return table(f"Memory of an MNIST run ({'-'.join(map(str, layers))}, {epochs} epochs, {source}; "
+                 f"{malloc.describe()})", ["measure", "value"], rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--malloc", choices=["default", "tuned"], default="default")
     args = parser.parse_args()
-    print(run(args.epochs, malloc=args.malloc))
+    print(run(args.epochs))
 
 
 if __name__ == "__main__":

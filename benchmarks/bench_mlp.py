@@ -12,7 +12,8 @@ examples/mnist.py) and once gathering each batch with `x[idx]` exactly like the 
 engine costs from what the loader saves. Afterwards the weights are compared with NumPy's: they must agree to float32
 rounding, which shows all did the same work.
 
-    python -m benchmarks.bench_mlp [--epochs 5] [--malloc default|tuned] [--layers 784,128,10]
+    python -m benchmarks.bench_mlp [--epochs 5] [--layers 784,128,10]
+    TINYGRAD_NP_MALLOC=off python -m benchmarks.bench_mlp      # under glibc's own (dynamic) allocator thresholds
 """
 from __future__ import annotations
 
@@ -30,8 +31,7 @@ from benchmarks.common import interleaved, median, minor_faults, quantile, table
 from benchmarks.reference_mlp import NumpyMLP
 from nn import datasets
 from nn.data import DataLoader
-from tinygrad_np import Tensor
-from tinygrad_np.malloc import tune_malloc
+from tinygrad_np import Tensor, malloc
 
 BATCH, LR = 128, 0.1
 SEGMENTS = 6  # an epoch is timed in this many interleaved pieces: ratios of neighbours in time cancel machine drift
@@ -61,8 +61,7 @@ def segments(n: int, epoch: int) -> list[list[np.ndarray]]:
     return [order[i:i + size] for i in range(0, len(order), size)]
 
 
-def run(epochs: int = 5, layers: tuple[int, ...] = (784, 128, 10), malloc: str = "default") -> str:
-    tuned = malloc == "tuned" and tune_malloc()
+def run(epochs: int = 5, layers: tuple[int, ...] = (784, 128, 10)) -> str:
     x_all, y_all, _, source = training_data()
     cross_entropy = nn.functional.cross_entropy
     Tensor.manual_seed(0)
@@ -155,7 +154,7 @@ def run(epochs: int = 5, layers: tuple[int, ...] = (784, 128, 10), malloc: str =
                             repeats=epochs, warmup=0)
         rows.append(result_row("pytorch", whole["pytorch"], whole["numpy"], faults["pytorch"], per_epoch=1))
     title = (f"MLP training epoch ({'-'.join(map(str, layers))}, batch {BATCH}, SGD, float32, {source}; "
-             f"allocator {'tuned' if tuned else 'default'}; {epochs} epochs, each run in {SEGMENTS} interleaved "
+             f"{malloc.describe()}; {epochs} epochs, each run in {SEGMENTS} interleaved "
              "segments)")
     notes = (f"\nRatios are medians (and quartiles) of the per-segment time ratio to NumPy over {epochs * SEGMENTS} "
              f"segments; PyTorch ({torch_note}) is timed against NumPy in whole epochs instead, separately. Largest "
@@ -215,9 +214,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--layers", default="784,128,10")
-    parser.add_argument("--malloc", choices=["default", "tuned"], default="default")
     args = parser.parse_args()
-    print(run(args.epochs, tuple(int(n) for n in args.layers.split(",")), args.malloc))
+    print(run(args.epochs, tuple(int(n) for n in args.layers.split(","))))
 
 
 if __name__ == "__main__":

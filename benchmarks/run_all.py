@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import subprocess
 import sys
 import time
 
 
-def subprocess_table(module: str, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True)
+def subprocess_table(module: str, *args: str, env: dict | None = None) -> str:
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                            env=None if env is None else {**os.environ, **env})
     if result.returncode != 0:
         return f"\n### {module} {' '.join(args)} FAILED\n```\n{result.stderr[-2000:]}\n```"
     return result.stdout.rstrip()
@@ -32,10 +34,12 @@ def main() -> None:
     epochs = "2" if args.quick else "15"
     start = time.perf_counter()
     print(f"# tinygrad_np benchmarks ({'quick' if args.quick else 'full'})")
-    print(subprocess_table("benchmarks.bench_mlp", "--epochs", epochs, "--malloc", "default"))
-    print(subprocess_table("benchmarks.bench_mlp", "--epochs", epochs, "--malloc", "tuned"))
+    print(subprocess_table("benchmarks.bench_mlp", "--epochs", epochs))
+    print(subprocess_table("benchmarks.bench_mlp", "--epochs", epochs, env={"TINYGRAD_NP_MALLOC": "off"}))
+    print(subprocess_table("benchmarks.bench_alloc_history", *(["--quick"] if args.quick else ["--jit"])))
     print(subprocess_table("benchmarks.bench_memory", "--epochs", "2" if args.quick else "3"))
-    print(subprocess_table("benchmarks.bench_conv", "--malloc", "tuned", *(["--repeats", "5"] if args.quick else [])))
+    print(subprocess_table("benchmarks.bench_conv", *(["--repeats", "5"] if args.quick else [])))
+    print(subprocess_table("benchmarks.bench_peers", *(["--quick"] if args.quick else [])))
     for name in ("bench_overhead", "bench_scaling", "bench_viz"):
         module = importlib.import_module(f"benchmarks.{name}")
         print(module.run(**({"repeats": 3} if args.quick else {})))

@@ -21,7 +21,6 @@ import training  # examples/training.py (also makes `nn` importable from a sourc
 import nn
 from nn.conv import Conv2d, MaxPool2d
 from nn.normalization import BatchNorm2d
-from tinygrad_np.malloc import tune_malloc
 
 INPUT_SHAPE = (1, 28, 28)
 
@@ -105,10 +104,6 @@ def build_cnn(args: argparse.Namespace) -> nn.Module:
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     parser = build_parser()
     args = parser.parse_args(argv)  # --help and bad options end here, before anything else is printed
-    # Each step makes a few dozen multi-megabyte temporaries; by default glibc returns them to the OS and page-faults
-    # them back in on the next step, which measured here made steps 2-4x slower (see tinygrad_np/malloc.py).
-    if tune_malloc():
-        print("allocator: tinygrad_np.malloc.tune_malloc() keeps freed arrays in the heap for reuse")
     return mnist.run_parsed(parser, args, build_cnn, INPUT_SHAPE)
 
 
