@@ -18,7 +18,7 @@ What a replay sees afresh, and what it checks (a failed check captures again; it
 - the arguments' shapes and dtypes (and the values of arguments that are not arrays) select the program;
 - each tensor's data array and requires_grad, and a `.grad` that the step reads before it sets it, must be as
   captured (`load_state_dict` copies into the parameters' arrays in place, so it is seen);
-- each module the step called must have the mode and settings it had (`nn.module._module_state`), and the grad
+- each module the step called must have the mode and settings it had (`nn.module._unchanged`), and the grad
   mode must be as captured;
 - an optimizer's step is a call into the optimizer at every replay: its learning rate, its state, a scheduler's
   changes are read live; random draws (dropout) are drawn afresh from tinygrad_np's generator;
@@ -36,7 +36,7 @@ import numpy as np
 from tinygrad_np.capture.program import Program
 from tinygrad_np.capture.trace import README_CAPTURE, BranchMismatch, CaptureError, Recorder, Traced, root_of
 
-__all__ = ["jit", "CaptureError", "Traced", "capturing", "host_call", "guard_state"]
+__all__ = ["jit", "CaptureError", "Traced", "capturing", "host_call", "guard"]
 
 _active: list[Recorder | None] = [None]  # the capture in progress (one at a time, in this process)
 _guards: list[list | None] = [None]  # attribute guards the capture in progress collects
@@ -48,12 +48,12 @@ def capturing() -> Recorder | None:
     return rec if rec is not None and rec.thread == get_ident() else None
 
 
-def guard_state(obj: Any, state: Callable[[Any], Any]) -> None:
-    """During a capture (in this thread): a replay requires `state(obj)` to be what it is now (a module's mode and
-    settings); where it is not, the step is captured again."""
+def guard(obj: Any, unchanged: Callable[[Any], Callable[[], bool]]) -> None:
+    """During a capture (in this thread): a replay requires `unchanged(obj)()`, the check made now, to hold (a
+    module's mode and settings); where it does not, the step is captured again."""
     guards = _guards[0]
-    if guards is not None and capturing() is not None and not any(o is obj and f is state for o, f, _ in guards):
-        guards.append((obj, state, state(obj)))
+    if guards is not None and capturing() is not None and not any(o is obj for o, _ in guards):
+        guards.append((obj, unchanged(obj)))
 
 
 def host_call(fn: Callable[[], None], label: str, reads: tuple = ()) -> None:
@@ -319,8 +319,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
                 checks.append(lambda t=t, g=grad.data: t.grad is not None and t.grad.data is g)
             else:
                 checks.append(lambda t=t: t.grad is not None)
-    for obj, state, value in guards:
-        checks.append(lambda obj=obj, state=state, value=value: state(obj) == value)
+    checks.extend(check for _, check in guards)
     checks.append(lambda: _grad_enabled_now() == grad_mode)
     # inputs read only as whole arguments are passed as they come; the others are copied into their buffer (and,
     # where the step writes into them, copied back out to the caller's array, as an in-place change would)
@@ -338,7 +337,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
 
 def _name_parameters(guards: list, names: dict[int, str]) -> None:
     """Names for the printed program: the parameters (and their gradients) of the outermost module called."""
-    module = next((obj for obj, _, _ in guards if hasattr(obj, "named_parameters")), None)
+    module = next((obj for obj, _ in guards if hasattr(obj, "named_parameters")), None)
     if module is None:
         return
     for name, p in module.named_parameters():
