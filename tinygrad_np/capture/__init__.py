@@ -217,7 +217,7 @@ def _rebuild(out: Any) -> Any:
 def _live_tensors() -> list:
     from tinygrad_np.tensor import Tensor
 
-    return [o for o in gc.get_objects() if isinstance(o, Tensor)]  # (nn.Parameter too)
+    return [o for o in gc.get_objects() if issubclass(type(o), Tensor)]  # (nn.Parameter too; type(): no __getattr__)
 
 
 def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
