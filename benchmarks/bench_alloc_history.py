@@ -174,6 +174,19 @@ def float32_init(weight, bias=None) -> None:
             t.data -= bound
 
 
+def training_step(model: Any, optimizer: Any, jit: Any) -> Callable[[Any, np.ndarray], None]:
+    """One SGD step of `model` on a batch, as bench_mlp.py takes it; captured (tinygrad_np.jit) when `jit` is given."""
+    import nn
+
+    def step(x: Any, y: np.ndarray) -> None:
+        loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return jit(step) if jit is not None else step
+
+
 def mlp_contenders(x_all: np.ndarray, y_all: np.ndarray, steps: int, jit, layers: tuple[int, ...]
                    ) -> dict[str, Callable[[], None]]:
     """tinygrad_np's MLP step (captured by `jit` if given) and the hand-written NumPy one, from the same initial
@@ -188,15 +201,9 @@ def mlp_contenders(x_all: np.ndarray, y_all: np.ndarray, steps: int, jit, layers
     reference = NumpyMLP([m.weight.data for m in linears], [m.bias.data for m in linears])
     order = np.random.default_rng(0).permutation(len(x_all))
     batches = [order[i:i + MLP_BATCH] for i in range(0, len(order) - MLP_BATCH + 1, MLP_BATCH)]
-    optimizer, cross_entropy = nn.optim.SGD(model.parameters(), lr=MLP_LR), nn.functional.cross_entropy
+    optimizer = nn.optim.SGD(model.parameters(), lr=MLP_LR)
 
-    def step(x: Tensor, y: np.ndarray) -> None:
-        loss = cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step = jit(step) if jit is not None else step
+    step = training_step(model, optimizer, jit)
     walk, reference_walk = walker(len(batches), steps), walker(len(batches), steps)
 
     def ours() -> None:
@@ -223,15 +230,9 @@ def cnn_contenders(x_all: np.ndarray, y_all: np.ndarray, steps: int, jit) -> dic
                           nn.ReLU(), MaxPool2d(2), nn.Flatten(), nn.Linear(c2 * 7 * 7, 10))
     reference = NumpyCNN([p.data for p in model.parameters()])
     images = x_all.reshape(-1, 1, 28, 28)
-    optimizer, cross_entropy = nn.optim.SGD(model.parameters(), lr=CNN_LR), nn.functional.cross_entropy
+    optimizer = nn.optim.SGD(model.parameters(), lr=CNN_LR)
 
-    def step(x: Tensor, y: np.ndarray) -> None:
-        loss = cross_entropy(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    step = jit(step) if jit is not None else step
+    step = training_step(model, optimizer, jit)
     n = len(images) // CNN_BATCH
     walk, reference_walk = walker(n, steps), walker(n, steps)
 

@@ -68,12 +68,23 @@ def cnn_batch(rng: np.random.Generator, n: int = 5) -> tuple[Tensor, Tensor]:
     return Tensor(rng.standard_normal((n, 1, 8, 8)).astype(np.float32)), Tensor(rng.integers(0, N_OUT, n))
 
 
-def train_fn(model: nn.Module, opt):
+def train_fn(model: nn.Module, opt, set_to_none: bool = True, after_backward=None):
+    """The usual step; `after_backward(model)` runs between backward and the optimizer step (gradient clipping)."""
     def step(x, y):
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=set_to_none)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
+        extra = after_backward(model) if after_backward is not None else None
         opt.step()
+        return loss if extra is None else (loss, extra)
+    return step
+
+
+def backward_fn(model: nn.Module):
+    """A step that only adds to the gradients (no zero_grad, no optimizer step)."""
+    def step(x, y):
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
         return loss
     return step
 
@@ -507,13 +518,7 @@ def test_gradient_accumulation_across_calls_matches_eager():
     model, twin = make_mlp(), make_mlp()
     opt, opt2 = nn.optim.SGD(model.parameters(), lr=0.1), nn.optim.SGD(twin.parameters(), lr=0.1)
 
-    def make(m):
-        def fn(x, y):
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            return loss
-        return fn
-    step, eager = tg.jit(make(model)), make(twin)
+    step, eager = tg.jit(backward_fn(model)), backward_fn(twin)
     for i in range(10):
         x, y = mlp_batch(rng)
         assert_tensor_equal(eager(x, y), step(x, y), f"call {i}")
@@ -530,15 +535,7 @@ def test_zero_grad_without_none_matches_eager():
     model, twin = make_mlp(), make_mlp()
     opt, opt2 = nn.optim.SGD(model.parameters(), lr=0.1), nn.optim.SGD(twin.parameters(), lr=0.1)
 
-    def make(m, o):
-        def fn(x, y):
-            o.zero_grad(set_to_none=False)
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            o.step()
-            return loss
-        return fn
-    step, eager = tg.jit(make(model, opt)), make(twin, opt2)
+    step, eager = tg.jit(train_fn(model, opt, set_to_none=False)), train_fn(twin, opt2, set_to_none=False)
     for i in range(8):
         x, y = mlp_batch(rng)
         assert_tensor_equal(eager(x, y), step(x, y), f"step {i}")
@@ -552,13 +549,7 @@ def test_input_that_requires_grad_gets_its_grad():
     rng = np.random.default_rng(39)
     model, twin = make_mlp(), make_mlp()
 
-    def make(m):
-        def fn(x, y):
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            return loss
-        return fn
-    step, eager = tg.jit(make(model)), make(twin)
+    step, eager = tg.jit(backward_fn(model)), backward_fn(twin)
     for i in range(5):
         x, y = mlp_batch(rng)
         x1, x2 = Tensor(x.data.copy(), requires_grad=True), Tensor(x.data.copy(), requires_grad=True)
@@ -1414,16 +1405,9 @@ def test_clip_grad_norm_inside_the_step():
     model, twin = make_mlp(), make_mlp()
     opt, opt2 = nn.optim.SGD(model.parameters(), lr=0.1), nn.optim.SGD(twin.parameters(), lr=0.1)
 
-    def make(m, o):
-        def fn(x, y):
-            o.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            norm = nn.utils.clip_grad_norm_(m.parameters(), 0.5)
-            o.step()
-            return loss, norm
-        return fn
-    step, eager = tg.jit(make(model, opt)), make(twin, opt2)
+    def clip(m):
+        return nn.utils.clip_grad_norm_(m.parameters(), 0.5)
+    step, eager = tg.jit(train_fn(model, opt, after_backward=clip)), train_fn(twin, opt2, after_backward=clip)
     for i in range(5):
         x, y = mlp_batch(rng)
         x = Tensor(x.data * 10)
@@ -1438,16 +1422,9 @@ def test_clip_grad_value_inside_the_step():
     model, twin = make_mlp(), make_mlp()
     opt, opt2 = nn.optim.SGD(model.parameters(), lr=0.1), nn.optim.SGD(twin.parameters(), lr=0.1)
 
-    def make(m, o):
-        def fn(x, y):
-            o.zero_grad()
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            nn.utils.clip_grad_value_(m.parameters(), 0.01)
-            o.step()
-            return loss
-        return fn
-    step, eager = tg.jit(make(model, opt)), make(twin, opt2)
+    def clip(m):
+        nn.utils.clip_grad_value_(m.parameters(), 0.01)
+    step, eager = tg.jit(train_fn(model, opt, after_backward=clip)), train_fn(twin, opt2, after_backward=clip)
     for i in range(5):
         x, y = mlp_batch(rng)
         assert_tensor_equal(eager(x, y), step(x, y), f"step {i}")
