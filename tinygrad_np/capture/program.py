@@ -46,6 +46,8 @@ def _out_form(call: Call) -> tuple[Callable, tuple, dict] | None:
         return None
     if isinstance(func, np.ufunc):
         return func, args, {**kwargs, "out": r}
+    if isinstance(func, _Draw) and func.method in ("random", "standard_normal") and r.flags.c_contiguous:
+        return func, args, {**kwargs, "out": r}  # the generator fills r: the same numbers as a new array
     if func in _FILLS:  # a new buffer (np.zeros(shape, like=x)): filled again, or (np.empty) left as it is
         value = _FILLS[func](args, kwargs)
         return (np.ndarray.fill, (r, value), {}) if value is not None else (_nothing, (), {})
