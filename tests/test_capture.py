@@ -1540,3 +1540,34 @@ def test_gradient_penalty_step_with_create_graph_matches_eager():
         assert_tensor_equal(eager(x), step(x), f"step {i}")
         assert_same(twin, model, where=f"step {i}: ")
     assert step.captures == 1 and step.replays == 4
+
+
+@pytest.mark.parametrize("schedule", ["step", "onecycle"])
+def test_scheduler_stepped_inside_the_step_matches_eager(schedule):
+    """scheduler.step() inside the captured step is a call every replay makes again (as the optimizer's step):
+    the learning rate (and OneCycleLR's momentum) advance at each replay as they do eagerly."""
+    rng = np.random.default_rng(46)
+    model, twin = make_mlp(), make_mlp()
+    opt, opt2 = (nn.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (model, twin))
+
+    def scheduler(o):
+        if schedule == "step":
+            return nn.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5)
+        return nn.optim.lr_scheduler.OneCycleLR(o, max_lr=0.2, total_steps=12)
+
+    def make(m, o, s):
+        def fn(x, y):
+            loss = train_fn(m, o)(x, y)
+            s.step()
+            return loss
+        return fn
+    sched, sched2 = scheduler(opt), scheduler(opt2)
+    step, eager = tg.jit(make(model, opt, sched)), make(twin, opt2, sched2)
+    for i in range(10):
+        x, y = mlp_batch(rng)
+        assert_tensor_equal(eager(x, y), step(x, y), f"step {i}")
+        assert_same(twin, model, where=f"step {i}: ")
+        assert opt.param_groups[0]["lr"] == opt2.param_groups[0]["lr"], i
+        assert opt.param_groups[0]["momentum"] == opt2.param_groups[0]["momentum"], i
+    assert step.replays == 8
+    assert any("StepLR.step()" in line or "OneCycleLR.step()" in line for line in str(step.program).splitlines())

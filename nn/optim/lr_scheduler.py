@@ -13,6 +13,8 @@ import math
 from numbers import Real
 from typing import Any
 
+from tinygrad_np import capture as _capture
+
 from .optimizer import Optimizer
 
 
@@ -42,7 +44,14 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self) -> None:
-        """Advance one epoch and set the optimizer's learning rates."""
+        """Advance one epoch and set the optimizer's learning rates. Inside a captured training step
+        (`tinygrad_np.jit`) this is a call the replays make again, so the schedule advances at every replay."""
+        if _capture.capturing() is not None:
+            _capture.host_call(self._advance, f"{type(self).__name__}.step()   # the schedule advances at each replay")
+        else:
+            self._advance()
+
+    def _advance(self) -> None:
         self.last_epoch += 1
         self._last_lr = self.lr_at(self.last_epoch)
         for group, lr in zip(self.optimizer.param_groups, self._last_lr):
@@ -230,9 +239,9 @@ class OneCycleLR(LRScheduler):
     def lr_at(self, epoch: int) -> list[float]:
         return [lr for lr, _ in self._at(epoch)]
 
-    def step(self) -> None:
+    def _advance(self) -> None:
         """Advance one batch: set the rates (and, with cycle_momentum, the momenta)."""
-        super().step()
+        super()._advance()
         if self.cycle_momentum:
             self._set_momentum([m for _, m in self._at(self.last_epoch)])
 
