@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import re
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -1371,6 +1372,7 @@ LAYERS = {  # name: (model, batch, loss(output, rng))
 }
 
 
+@pytest.mark.filterwarnings("ignore:captured step. a Tensor made from a NumPy array")  # (constant targets, made inside)
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_layers_and_losses_capture(name):
     make, batch, loss_of = LAYERS[name]
@@ -1462,6 +1464,7 @@ OPS = {  # name: f(w, x) -> a scalar Tensor, differentiable in the parameter w
 }
 
 
+@pytest.mark.filterwarnings("ignore:captured step. a Tensor made from a NumPy array")  # (constant indices, made inside)
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_tensor_ops_capture(name):
     f = OPS[name]
@@ -1571,3 +1574,26 @@ def test_scheduler_stepped_inside_the_step_matches_eager(schedule):
         assert opt.param_groups[0]["momentum"] == opt2.param_groups[0]["momentum"], i
     assert step.replays == 8
     assert any("StepLR.step()" in line or "OneCycleLR.step()" in line for line in str(step.program).splitlines())
+
+
+def test_a_batch_drawn_inside_the_step_is_said_to_be_a_constant():
+    """A Tensor made from a NumPy array inside the step is fixed in the program: a batch drawn inside the step (here
+    from an iterator over a DataLoader) would be replayed unchanged, so the capture warns, naming the cure."""
+    from nn.data import DataLoader
+
+    rng = np.random.default_rng(47)
+    model = make_mlp()
+    opt = nn.optim.SGD(model.parameters(), lr=0.1)
+    batches = iter(DataLoader(rng.standard_normal((60, N_IN)).astype(np.float32), rng.integers(0, N_OUT, 60),
+                              batch_size=6))
+
+    def fn():
+        x, y = next(batches)
+        return train_fn(model, opt)(x, y)
+    step = tg.jit(fn)
+    step()
+    with pytest.warns(UserWarning, match="constants of the captured program.*pass them to the step as arguments"):
+        step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # replays are quiet: no Tensor is made
+        step()

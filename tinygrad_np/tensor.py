@@ -5,6 +5,7 @@ needs no backward of its own).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from tinygrad_np.arguments import DEFAULT_FLOAT, _check_differentiable, _dim
 from tinygrad_np.autograd import Function, is_grad_enabled
 from tinygrad_np.autograd.engine import run_backward
 from tinygrad_np.autograd.function import _creation_order
+from tinygrad_np.capture import _active as _capture_active
 from tinygrad_np.capture.trace import Traced
 from tinygrad_np.creation import CreationMethods, _parse_device
 from tinygrad_np.creation import device as _Device
@@ -146,6 +148,18 @@ def _binary(op: type[Function], doc: str) -> Any:
     return method
 
 
+def _warn_constant(data: np.ndarray) -> None:
+    """Inside a captured step (in the capturing thread), a Tensor made from a NumPy array: its values are fixed in
+    the program. Said, since the usual cause is a batch drawn inside the step (next(iter(loader)))."""
+    from tinygrad_np.capture import capturing
+
+    if capturing() is not None:
+        warnings.warn(f"captured step: a Tensor made from a NumPy array of shape {data.shape} inside the step; its "
+                      "values are constants of the captured program (a replay reuses them). If they change from "
+                      "call to call (a batch drawn inside the step), pass them to the step as arguments instead.",
+                      UserWarning, stacklevel=3)
+
+
 class Tensor(CreationMethods, ElementwiseMethods, ReductionMethods, ShapeMethods, InplaceOps):
     """An n-dimensional array that records the ops applied to it, so that `backward()` can differentiate them.
 
@@ -168,6 +182,8 @@ class Tensor(CreationMethods, ElementwiseMethods, ReductionMethods, ShapeMethods
             data = data.data
         if type(data) is Traced:  # inside a captured step (tinygrad_np/capture): a stand-in is an array
             data = data if dtype is None or np.dtype(dtype) == data.dtype else data.astype(dtype)
+        elif _capture_active[0] is not None and type(data) is np.ndarray and data.size > 1:
+            _warn_constant(data)
         elif not isinstance(data, (np.ndarray, np.generic)):
             data = np.asarray(data)
             if dtype is None and data.dtype.kind == "f":

@@ -264,7 +264,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
     alive = _live_tensors()
     entry = []  # (tensor, data, grad tensor) as the step found them
     for t in alive:
-        if type(t.data) is np.ndarray:
+        if type(getattr(t, "data", None)) is np.ndarray:
             entry.append((t, t.data, t.grad))
     for t, data, _ in entry:
         t.data = rec.trace(data)
@@ -290,9 +290,10 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
         # every tensor gets its real array back: the entry tensors theirs, tensors made in the step the buffer
         survivors = set()
         for t in _live_tensors():
-            if type(t.data) is Traced:
-                t.data = t.data.value
-                survivors.add(id(root_of(t.data)))
+            data = getattr(t, "data", None)  # (a tensor whose construction failed has none)
+            if type(data) is Traced:
+                t.data = data.value
+                survivors.add(id(root_of(data.value)))
         rec.closed = True
     program_pinned = survivors | {id(buf) for _, buf in input_slots}
     written = _written_roots(rec.calls)
