@@ -1597,3 +1597,22 @@ def test_a_batch_drawn_inside_the_step_is_said_to_be_a_constant():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # replays are quiet: no Tensor is made
         step()
+
+
+def test_manual_seed_inside_the_step_is_replayed():
+    """Seeding inside the step (the same dropout mask every call, eagerly): each replay seeds again before drawing."""
+    rng = np.random.default_rng(48)
+    model, twin = make_mlp(dropout=0.5), make_mlp(dropout=0.5)
+    opt, opt2 = nn.optim.SGD(model.parameters(), lr=0.1), nn.optim.SGD(twin.parameters(), lr=0.1)
+
+    def make(m, o):
+        def fn(x, y):
+            tg.manual_seed(7)
+            return train_fn(m, o)(x, y)
+        return fn
+    step, eager = tg.jit(make(model, opt)), make(twin, opt2)
+    for i in range(6):
+        x, y = mlp_batch(rng)
+        assert_tensor_equal(eager(x, y), step(x, y), f"step {i}")
+        assert_same(twin, model, where=f"step {i}: ")
+    assert step.replays == 4 and "manual_seed(7)" in str(step.program)

@@ -14,7 +14,15 @@ _capture = None  # the recorder of a captured step in progress (tinygrad_np/capt
 
 
 def manual_seed(seed: int) -> None:
-    """Seed the generator behind every random draw, for reproducible runs."""
+    """Seed the generator behind every random draw, for reproducible runs. Inside a captured step
+    (`tinygrad_np.jit`) the seeding is made again at every replay, as the draws after it are."""
+    if _capture is not None and _capture.thread == get_ident():
+        _capture.host_call(lambda: _seed(seed), (), (), f"manual_seed({seed!r})")
+    else:
+        _seed(seed)
+
+
+def _seed(seed: int) -> None:
     global _rng
     _rng = np.random.default_rng(seed)
 
