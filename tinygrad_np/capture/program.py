@@ -136,8 +136,6 @@ class Program:
                 last[id(root_of(a))] = i
         free: dict[tuple, list[np.ndarray]] = {}
         mapping: dict[int, np.ndarray] = {}  # id(root) -> the buffer it is given
-        self.reuses: dict[int, int] = {}  # id(root) -> id(root) of the buffer's first owner
-        owner: dict[int, int] = {}  # id(buffer) -> id(root) that first owned it
         releases: dict[int, list[int]] = {}
         for key, i in last.items():
             if key in made and key not in pinned:
@@ -151,12 +149,7 @@ class Program:
                         continue
                     shape_key = (root.shape, root.dtype.str, root.strides)
                     pool = free.get(shape_key)
-                    if pool and key not in pinned:
-                        buf = pool.pop()
-                        self.reuses[key] = owner[id(buf)]
-                    else:
-                        buf = root
-                        owner[id(buf)] = key
+                    buf = pool.pop() if pool and key not in pinned else root
                     mapping[key] = buf
                     self.buffers[id(buf)] = buf
             for key in releases.get(i, ()):
@@ -164,7 +157,7 @@ class Program:
                 if buf is not None and _byte_view(buf) is not None:
                     free.setdefault((buf.shape, buf.dtype.str, buf.strides), []).append(buf)
         moved = {k: b for k, b in mapping.items() if b is not made[k][1]}
-        self.mapping = mapping
+        self.mapping = mapping  # id(value's root) -> its buffer: len(mapping) values in len(buffers) buffers
         if not moved:
             return calls
         byte_views = {k: _byte_view(b) for k, b in moved.items()}
