@@ -19,7 +19,7 @@ must be far below the initial one (it trained) and match the reference's (it did
 idle gap apart (--gap, untimed), so that a contender's spinning thread pool does not slow the next one. A full run
 takes 1-2 minutes on two idle cores.
 
-    TINYGRAD_NP_DATA=/work/shared/data python -m benchmarks.bench_peers [--threads 1] [--quick] [--warm-cache]
+    TINYGRAD_NP_DATA="$PWD/../shared/data" python -m benchmarks.bench_peers [--threads 1] [--quick] [--warm-cache]
 
 --threads sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS (NumPy's BLAS), torch.set_num_threads and
 tinygrad's NUM_CPU_THREADS before anything is imported, so that every contender uses the same number of cores.
