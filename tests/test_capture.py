@@ -1616,3 +1616,20 @@ def test_manual_seed_inside_the_step_is_replayed():
         assert_tensor_equal(eager(x, y), step(x, y), f"step {i}")
         assert_same(twin, model, where=f"step {i}: ")
     assert step.replays == 4 and "manual_seed(7)" in str(step.program)
+
+
+@pytest.mark.filterwarnings("ignore:captured step. a Tensor made from a NumPy array")
+def test_a_tensor_made_inside_the_step_keeps_its_dtype():
+    """Tensor(array, dtype=...) inside a capture casts as it does eagerly (the constant's warning changes nothing)."""
+    dtypes = []
+
+    def fn(x):
+        c = Tensor(np.arange(3, dtype=np.int64), dtype=np.float32)
+        dtypes.append(c.dtype)
+        return x * c
+    step = tg.jit(fn)
+    x = Tensor(np.ones(3, np.float32))
+    for _ in range(3):
+        out = step(x)
+    assert dtypes == [np.float32, np.float32]  # the eager call and the capture
+    assert out.dtype == np.float32 and out.data.tolist() == [0.0, 1.0, 2.0]

@@ -18,6 +18,7 @@ from tinygrad_np.autograd import (
                                   set_detect_anomaly,
                                   set_grad_enabled,
 )
+from tinygrad_np.capture import CaptureError, jit
 from tinygrad_np.creation import _check_device, device
 from tinygrad_np.creation import tensor as _tensor_function
 from tinygrad_np.gradcheck import GradcheckError, gradcheck, gradgradcheck
@@ -164,9 +165,6 @@ from tinygrad_np.reductions import linalg, return_types  # noqa: E402
 globals().update(_reduction_functions)
 # <<< reductions.py names
 # >>> shape.py names
-# <<< shape.py names
-# >>> capture names
-from tinygrad_np.capture import CaptureError, jit  # noqa: E402
 from tinygrad_np.shape import (  # noqa: E402
     chunk,
     clone,
@@ -198,7 +196,7 @@ from tinygrad_np.shape import (  # noqa: E402
     unsqueeze,
 )
 
-# <<< capture names
+# <<< shape.py names
 
 _BUILTIN_NAMES = {"sum", "max", "min", "all", "any", "round"}
 __all__ = [

@@ -182,14 +182,13 @@ class Tensor(CreationMethods, ElementwiseMethods, ReductionMethods, ShapeMethods
             data = data.data
         if type(data) is Traced:  # inside a captured step (tinygrad_np/capture): a stand-in is an array
             data = data if dtype is None or np.dtype(dtype) == data.dtype else data.astype(dtype)
-        elif _capture_active[0] is not None and type(data) is np.ndarray and data.size > 1:
-            _warn_constant(data)
-        elif not isinstance(data, (np.ndarray, np.generic)):
-            data = np.asarray(data)
-            if dtype is None and data.dtype.kind == "f":
-                dtype = DEFAULT_FLOAT  # Python floats are float32 here, as in PyTorch
-            data = np.asarray(data, dtype=dtype)
         else:
+            if not isinstance(data, (np.ndarray, np.generic)):
+                data = np.asarray(data)
+                if dtype is None and data.dtype.kind == "f":
+                    dtype = DEFAULT_FLOAT  # Python floats are float32 here, as in PyTorch
+            elif _capture_active[0] is not None and type(data) is np.ndarray and data.size > 1:
+                _warn_constant(data)
             data = np.asarray(data, dtype=dtype)
         if requires_grad:
             _check_differentiable(data.dtype)

@@ -299,7 +299,7 @@ def _capture(fn: Callable, args: tuple, kwargs: dict) -> tuple[_Captured, Any]:
     written = _written_roots(rec.calls)
     _name_parameters(guards, names)
     # outputs: pinned too (the replay copies them out)
-    program = Program(rec.calls, [buf for _, buf in input_slots], program_pinned, names)
+    program = Program(rec.calls, program_pinned, names)
 
     # guards: the arrays of entry tensors the program uses must stay theirs; grads as found
     used = _used_roots(rec.calls)

@@ -110,8 +110,7 @@ def _byte_view(buffer: np.ndarray) -> np.ndarray | None:
 class Program:
     """The replayable form of one capture. `steps` are (function, args, kwargs) on fixed arrays."""
 
-    def __init__(self, calls: list, inputs: list[np.ndarray], pinned: set[int], names: dict[int, str]) -> None:
-        self.inputs = inputs  # the buffers a replay copies its arguments into
+    def __init__(self, calls: list, pinned: set[int], names: dict[int, str]) -> None:
         self.names = dict(names)  # id(root) -> a name for printing (inputs, parameters)
         self.lines: list[str] = []
         self.steps: list[tuple[Callable, tuple, dict]] = []
